@@ -1,0 +1,71 @@
+# Common tasks. Every target bootstraps the pinned .venv on first use, so a fresh clone needs only
+# python3.11 and make. `make test` is what CI runs (.ci/run).
+SHELL := /bin/bash
+PYTHON ?= python3.11
+VENV := .venv
+PY := $(VENV)/bin/python
+STAMP := $(VENV)/.installed
+BUILD_DIR := .aws-sam/build
+SAM := $(VENV)/bin/sam
+export SAM_CLI_TELEMETRY := 0
+# Quiet pip: these machines' pip config names local mirrors that may be absent.
+PIP_QUIET := --disable-pip-version-check -q
+
+.PHONY: venv demo test unit lint lint-python lint-template build invoke deploy deploy-prod clean bench replay fmt
+
+venv: $(STAMP)
+$(STAMP): requirements-dev.txt pyproject.toml
+	$(PYTHON) -m venv $(VENV)
+	$(VENV)/bin/pip install $(PIP_QUIET) -r requirements-dev.txt 2>&1 | grep -v 'is ignored' || true
+	$(VENV)/bin/pip install $(PIP_QUIET) --no-deps -e . 2>&1 | grep -v 'is ignored' || true
+	$(PY) -c "import samcli, moto, pytest, aws_lambda_powertools" # fail here, not later, if an install broke
+	touch $(STAMP)
+
+# sam build, then precompile the layer and functions: Lambda cannot write __pycache__ into /opt or
+# /var/task, so without this every cold start compiles every imported module (TIPS.md: ~25% of init).
+# unchecked-hash because zip keeps 2-second mtimes, which would invalidate timestamp-based pycs.
+build: $(STAMP)
+	$(SAM) build --parallel
+	$(PY) -m compileall -q --invalidation-mode unchecked-hash $(BUILD_DIR)
+
+demo: build
+	$(PY) -m local.demo
+
+test: lint build
+	$(PY) -m pytest
+
+unit: $(STAMP)
+	$(PY) -m pytest tests/unit
+
+lint: lint-python lint-template
+
+lint-python: $(STAMP)
+	$(VENV)/bin/ruff check .
+	$(VENV)/bin/ruff format --check .
+
+lint-template: $(STAMP)
+	$(SAM) validate --lint
+
+fmt: $(STAMP)
+	$(VENV)/bin/ruff check --fix .
+	$(VENV)/bin/ruff format .
+
+# Run one built function on one event without Docker, as Lambda loads it:
+#   make invoke FN=SlackRelayFunction EVENT=events/cpu_alarm.json
+invoke: $(STAMP)
+	@test -n "$(FN)" -a -n "$(EVENT)" || { echo "usage: make invoke FN=<LogicalId> EVENT=events/<file>.json"; exit 2; }
+	@test -d $(BUILD_DIR)/$(FN) || $(MAKE) build
+	$(PY) -m local.invoke $(FN) $(EVENT)
+
+deploy: build
+	$(SAM) deploy
+
+deploy-prod: build
+	$(SAM) deploy --config-env prod
+
+bench: build
+	$(PY) -m bench
+
+clean:
+	rm -rf .aws-sam $(VENV) .pytest_cache .ruff_cache .hypothesis demo-output
+	find . -name __pycache__ -type d -prune -exec rm -rf {} +

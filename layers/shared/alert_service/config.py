@@ -1,0 +1,122 @@
+"""Configuration from environment variables, and nothing else (CONTRACT.md).
+
+Read once per process and checked when first read (at cold start), so a bad value fails the first
+invocation with one clear message naming the variable, instead of failing deliveries later.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+from dataclasses import dataclass
+from functools import cache
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+
+from alert_service.alarm import State
+from alert_service.i18n import SUPPORTED_LOCALES
+from alert_service.redact import mask_email, mask_phone
+
+# Deliberately simple: SES validates for real; this catches typos such as a missing "@" or a comma
+# that became a semicolon.
+_EMAIL = re.compile(r"^[^@\s,;<>]+@[^@\s,;<>]+\.[^@\s,;<>]+$")
+_E164 = re.compile(r"^\+[1-9]\d{6,14}$")
+
+
+class ConfigurationError(ValueError):
+    """A configuration variable holds a value that cannot work."""
+
+
+@dataclass(frozen=True)
+class DisplaySettings:
+    locale: str
+    timezone: ZoneInfo
+    platform: str
+
+
+@dataclass(frozen=True)
+class FanoutSettings:
+    sender: str
+    email_recipients: tuple[str, ...]
+    email_states: frozenset[State]
+    sms_recipients: tuple[str, ...]
+    sms_states: frozenset[State]
+
+
+def env(name: str, default: str = "") -> str:
+    return os.environ.get(name, default).strip()
+
+
+def required(name: str) -> str:
+    value = env(name)
+    if not value:
+        raise ConfigurationError(f"{name} is not set")
+    return value
+
+
+@cache
+def display_settings() -> DisplaySettings:
+    locale = env("ALERT_LOCALE", "ko").lower() or "ko"
+    if locale not in SUPPORTED_LOCALES:
+        raise ConfigurationError(f"ALERT_LOCALE must be one of {', '.join(SUPPORTED_LOCALES)}")
+    zone_name = env("ALERT_TIMEZONE", "Asia/Seoul") or "Asia/Seoul"
+    try:
+        zone = ZoneInfo(zone_name)
+    except (ZoneInfoNotFoundError, ValueError) as error:
+        raise ConfigurationError(f"ALERT_TIMEZONE {zone_name!r} is not an IANA time zone") from error
+    return DisplaySettings(locale, zone, env("ALERT_PLATFORM_NAME", "OTT") or "OTT")
+
+
+@cache
+def fanout_settings() -> FanoutSettings:
+    emails = _list("EMAIL_RECIPIENTS")
+    for address in emails:
+        if not _EMAIL.match(address):
+            raise ConfigurationError(
+                f"EMAIL_RECIPIENTS holds a malformed address: {mask_email(address)}"
+            )
+    numbers = _list("SMS_RECIPIENTS")
+    for number in numbers:
+        if not _E164.match(number):
+            raise ConfigurationError(
+                f"SMS_RECIPIENTS holds a number not in E.164 form (+<country><number>): "
+                f"{mask_phone(number)}"
+            )
+    sender = env("EMAIL_SENDER")
+    if emails and not sender:
+        raise ConfigurationError("EMAIL_SENDER is not set but EMAIL_RECIPIENTS is")
+    if sender and not _EMAIL.match(_address_part(sender)):
+        raise ConfigurationError(f"EMAIL_SENDER is malformed: {mask_email(sender)}")
+    return FanoutSettings(
+        sender=sender,
+        email_recipients=emails,
+        email_states=_states("EMAIL_STATES", "ALARM,OK"),
+        sms_recipients=numbers,
+        sms_states=_states("SMS_STATES", "ALARM"),
+    )
+
+
+def _list(name: str) -> tuple[str, ...]:
+    # Duplicates removed in order: one person listed twice gets one message.
+    return tuple(dict.fromkeys(item.strip() for item in env(name).split(",") if item.strip()))
+
+
+def _states(name: str, default: str) -> frozenset[State]:
+    states = set()
+    for item in _list(name) if env(name) else default.split(","):
+        state = State.of(item)
+        if state is None:
+            raise ConfigurationError(
+                f"{name} holds {item!r}; allowed: {', '.join(s.value for s in State)}"
+            )
+        states.add(state)
+    return frozenset(states)
+
+
+def _address_part(sender: str) -> str:
+    """``OTT Alerts <alerts@example.com>`` -> ``alerts@example.com``."""
+    match = re.search(r"<([^>]+)>\s*$", sender)
+    return match.group(1) if match else sender
+
+
+def sender_address(sender: str) -> str:
+    return _address_part(sender)

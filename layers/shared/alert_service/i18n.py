@@ -1,0 +1,89 @@
+"""Localized words shared by every channel. Markup (bold, HTML) is the renderers' business."""
+
+from __future__ import annotations
+
+from typing import Final
+
+SUPPORTED_LOCALES: Final = ("ko", "en")
+
+_TEXTS: Final[dict[str, dict[str, str]]] = {
+    "ko": {
+        "alert_prefix": "[{platform} 인프라 감지]",
+        "state_changed": "상태가 {state}로 변경되었습니다.",
+        "notice_prefix": "[{platform} 인프라 알림]",
+        "notice_received": "경보 형식이 아닌 알림을 받았습니다.",
+        "title": "경보 상세: {name}",
+        "notice_title": "알림: {subject}",
+        "notice_untitled": "SNS 알림",
+        "footer": "{platform} 플랫폼 통합 관제 시스템",
+        "region": "대상 리전",
+        "metric": "감시 메트릭",
+        "threshold": "임계치",
+        "occurred_at": "발생 시간",
+        "reason": "상세 사유",
+        "observed": "관측값",
+        "condition": "평가 조건",
+        "dimensions": "대상",
+        "description": "설명",
+        "children": "트리거한 하위 경보",
+        "composite": "복합 경보",
+        "topic": "SNS 토픽",
+        "received_at": "수신 시간",
+        "message": "내용",
+        "problem": "분류",
+        "problem_empty": "빈 메시지",
+        "problem_not_json": "JSON이 아닌 메시지 (일반 텍스트 또는 손상된 JSON)",
+        "problem_unknown_json": "CloudWatch 경보가 아닌 JSON",
+        "problem_invalid_alarm": "해석할 수 없는 경보 형식",
+        "console": "CloudWatch 콘솔에서 보기",
+        "minutes": "{n}분",
+        "seconds": "{n}초",
+        "periods": "{period} × {n}회",
+        "band_above": "{band} 상단 초과",
+        "band_below": "{band} 하단 미만",
+        "band_outside": "{band} 범위 이탈",
+        "empty": "(없음)",
+    },
+    "en": {
+        "alert_prefix": "[{platform} Infrastructure Alert]",
+        "state_changed": "State changed to {state}.",
+        "notice_prefix": "[{platform} Infrastructure Notice]",
+        "notice_received": "Received a notification that is not an alarm.",
+        "title": "Alarm details: {name}",
+        "notice_title": "Notice: {subject}",
+        "notice_untitled": "SNS notification",
+        "footer": "{platform} Platform Monitoring",
+        "region": "Region",
+        "metric": "Metric",
+        "threshold": "Threshold",
+        "occurred_at": "Time",
+        "reason": "Reason",
+        "observed": "Observed",
+        "condition": "Condition",
+        "dimensions": "Resource",
+        "description": "Description",
+        "children": "Triggering alarms",
+        "composite": "Composite alarm",
+        "topic": "SNS topic",
+        "received_at": "Received",
+        "message": "Message",
+        "problem": "Kind",
+        "problem_empty": "empty message",
+        "problem_not_json": "not JSON (plain text or broken JSON)",
+        "problem_unknown_json": "JSON that is not a CloudWatch alarm",
+        "problem_invalid_alarm": "alarm in a shape that could not be read",
+        "console": "Open in the CloudWatch console",
+        "minutes": "{n} min",
+        "seconds": "{n} s",
+        "periods": "{period} × {n}",
+        "band_above": "above the upper band of {band}",
+        "band_below": "below the lower band of {band}",
+        "band_outside": "outside the band of {band}",
+        "empty": "(none)",
+    },
+}
+
+
+def text(locale: str, key: str, **values: object) -> str:
+    template = _TEXTS.get(locale, _TEXTS["ko"])[key]
+    return template.format(**values) if values else template

@@ -1,0 +1,1 @@
+"""Channel layouts: each module turns a ``View`` into one channel's payload."""
