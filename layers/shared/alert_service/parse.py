@@ -62,7 +62,10 @@ _REGION_BY_DISPLAY_NAME = {
 
 
 def notifications(event: Mapping[str, Any]) -> list[Notification]:
-    """All records of an SNS Lambda event, in order. A record without an SNS part still yields one."""
+    """All records of an SNS Lambda event, in order.
+
+    A record without an SNS part still yields one notification.
+    """
     records = event.get("Records") if isinstance(event, Mapping) else None
     if not isinstance(records, list):
         return []
@@ -106,11 +109,11 @@ def parse_message(
         return notice("empty")
     try:
         body = json.loads(message)
-    except ValueError:
+    except (ValueError, RecursionError):  # RecursionError: deeply nested JSON ([[[[...]]]])
         return notice("not_json")
     try:
         alarm = parse_alarm(body, fallback_region=_region_from_arn(topic_arn))
-    except (TypeError, ValueError, AttributeError, KeyError):
+    except (TypeError, ValueError, AttributeError, LookupError, OverflowError, RecursionError):
         # A shape we half-recognise: still delivered and stored, as a generic notice.
         return notice("invalid_alarm")
     return notice("unknown_json", alarm)
@@ -122,7 +125,9 @@ def parse_alarm(body: Any, *, fallback_region: str | None = None) -> Alarm | Non
         return None
     if "AlarmName" in body and "NewStateValue" in body:
         return _from_sns_alarm(body, fallback_region)
-    if body.get("detail-type") == EVENTBRIDGE_DETAIL_TYPE and isinstance(body.get("detail"), Mapping):
+    if body.get("detail-type") == EVENTBRIDGE_DETAIL_TYPE and isinstance(
+        body.get("detail"), Mapping
+    ):
         resources = body.get("resources") or []
         return _from_state_change(
             body["detail"],
@@ -198,12 +203,22 @@ def _from_sns_alarm(body: Mapping[str, Any], fallback_region: str | None) -> Ala
 
 
 def _from_state_change(
-    detail: Mapping[str, Any], *, arn: str | None, region: str | None, account: str | None, source: str
+    detail: Mapping[str, Any],
+    *,
+    arn: str | None,
+    region: str | None,
+    account: str | None,
+    source: str,
 ) -> Alarm | None:
     """EventBridge ``detail`` and Lambda-action ``alarmData`` share one camelCase shape."""
     state_info = detail.get("state") if isinstance(detail.get("state"), Mapping) else {}
-    previous = detail.get("previousState") if isinstance(detail.get("previousState"), Mapping) else {}
-    name, state = _text(detail.get("alarmName")) or _alarm_name(arn), State.of(state_info.get("value"))
+    previous = (
+        detail.get("previousState") if isinstance(detail.get("previousState"), Mapping) else {}
+    )
+    name, state = (
+        _text(detail.get("alarmName")) or _alarm_name(arn),
+        State.of(state_info.get("value")),
+    )
     if not name or state is None:
         return None
     config = detail.get("configuration") if isinstance(detail.get("configuration"), Mapping) else {}
@@ -285,12 +300,17 @@ def _from_queries(common: dict[str, Any], queries: list[_Query], threshold_id: s
             q
             for q in queries
             if q["expression"]
-            and (q["id"] == threshold_id or q["expression"].upper().startswith("ANOMALY_DETECTION_BAND"))
+            and (
+                q["id"] == threshold_id
+                or q["expression"].upper().startswith("ANOMALY_DETECTION_BAND")
+            )
         ),
         None,
     )
     metrics = [q for q in queries if q["metric_name"]]
-    returned_expr = next((q for q in queries if q["expression"] and q["returns"] and q is not band), None)
+    returned_expr = next(
+        (q for q in queries if q["expression"] and q["returns"] and q is not band), None
+    )
     # The metric that is compared: the returned metric, else the first one.
     metric = next((q for q in metrics if q["returns"]), metrics[0] if metrics else None)
     fields: dict[str, Any] = {}
@@ -337,7 +357,7 @@ def _number(value: Any) -> float | None:
         return None
     try:
         number = float(value)
-    except (TypeError, ValueError):
+    except (TypeError, ValueError, OverflowError):  # OverflowError: a JSON integer beyond 1e308
         return None
     return number if number == number and abs(number) != float("inf") else None
 
@@ -352,9 +372,11 @@ def _time(value: Any) -> datetime | None:
         return None
     try:
         parsed = datetime.fromisoformat(value)
-    except ValueError:
+        parsed = parsed.replace(tzinfo=UTC) if parsed.tzinfo is None else parsed.astimezone(UTC)
+    except (ValueError, OverflowError):  # OverflowError: "0001-01-01T00:00:00+01:00"
         return None
-    return parsed.replace(tzinfo=UTC) if parsed.tzinfo is None else parsed.astimezone(UTC)
+    # Years 1 and 9999 cannot be shifted into every display time zone; no alarm comes from them.
+    return parsed if 1 < parsed.year < 9999 else None
 
 
 def _unit(value: Any) -> str | None:
@@ -388,7 +410,7 @@ def _json_object(value: Any) -> dict[str, Any]:
     if isinstance(value, str):
         try:
             decoded = json.loads(value)
-        except ValueError:
+        except (ValueError, RecursionError):
             return {}
         return decoded if isinstance(decoded, dict) else {}
     return {}
@@ -421,4 +443,3 @@ def _alarm_name(arn: str | None) -> str:
 def alarm_names_in_rule(rule: str) -> str:
     """Composite rules name children by ARN; people read names."""
     return re.sub(r"arn:[^:\s()\"]+:cloudwatch:[^:\s()]*:\d*:alarm:", "", rule)
-
