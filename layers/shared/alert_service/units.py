@@ -37,7 +37,13 @@ KNOWN_METRIC_UNITS = {
 }
 
 _BINARY_PREFIXES = ("B", "KiB", "MiB", "GiB", "TiB", "PiB")
-_BYTE_FACTORS = {"Bytes": 1, "Kilobytes": 1024, "Megabytes": 1024**2, "Gigabytes": 1024**3, "Terabytes": 1024**4}
+_BYTE_FACTORS = {
+    "Bytes": 1,
+    "Kilobytes": 1024,
+    "Megabytes": 1024**2,
+    "Gigabytes": 1024**3,
+    "Terabytes": 1024**4,
+}
 _BIT_FACTORS = {"Bits": 1, "Kilobits": 1e3, "Megabits": 1e6, "Gigabits": 1e9, "Terabits": 1e12}
 _TIME_SUFFIX = {"Seconds": "s", "Milliseconds": "ms", "Microseconds": "µs"}
 
@@ -55,8 +61,16 @@ def unit_for(metric_name: str | None, unit: str | None) -> str | None:
 
 
 def format_number(value: float) -> str:
-    """``80.0`` -> ``80``; ``0.12345`` -> ``0.123``; ``1234.567`` -> ``1234.57``."""
-    if value == int(value) and abs(value) < 1e15:
+    """``80.0`` -> ``80``; ``0.12345`` -> ``0.123``; ``1234.567`` -> ``1234.57``;
+    ``1e300`` -> ``1e+300``.
+
+    Total: any float, including nan and infinities, gives a string.
+    """
+    if value != value or value in (float("inf"), float("-inf")):
+        return str(value)  # int() of these raises; "nan"/"inf" says what was sent
+    if abs(value) >= 1e15:
+        return f"{value:.4g}"  # not 300 digits of a float's noise
+    if value == int(value):
         return str(int(value))
     if abs(value) >= 1:
         return f"{value:.2f}".rstrip("0").rstrip(".")
@@ -72,11 +86,14 @@ def format_value(value: float, unit: str | None) -> str:
     if base in _BYTE_FACTORS:
         return _scaled(value * _BYTE_FACTORS[base], 1024, _BINARY_PREFIXES) + suffix
     if base in _BIT_FACTORS:
-        return _scaled(value * _BIT_FACTORS[base], 1000, ("bit", "kbit", "Mbit", "Gbit", "Tbit")) + suffix
+        return (
+            _scaled(value * _BIT_FACTORS[base], 1000, ("bit", "kbit", "Mbit", "Gbit", "Tbit"))
+            + suffix
+        )
     if base in _TIME_SUFFIX:
         return f"{format_number(value)} {_TIME_SUFFIX[base]}{suffix}"
     if base == "Count":
-        return f"{round(value) if value == round(value) else format_number(value)}{suffix}"
+        return format_number(value) + suffix  # whole counts print as integers (800, not 800.0)
     return format_number(value) + suffix
 
 
