@@ -61,8 +61,11 @@ def display_settings() -> DisplaySettings:
     zone_name = env("ALERT_TIMEZONE", "Asia/Seoul") or "Asia/Seoul"
     try:
         zone = ZoneInfo(zone_name)
-    except (ZoneInfoNotFoundError, ValueError) as error:
-        raise ConfigurationError(f"ALERT_TIMEZONE {zone_name!r} is not an IANA time zone") from error
+    # OSError: a directory ("Asia") or an over-long name reaches the file system before the lookup.
+    except (ZoneInfoNotFoundError, ValueError, OSError) as error:
+        raise ConfigurationError(
+            f"ALERT_TIMEZONE {zone_name!r} is not an IANA time zone"
+        ) from error
     return DisplaySettings(locale, zone, env("ALERT_PLATFORM_NAME", "OTT") or "OTT")
 
 
