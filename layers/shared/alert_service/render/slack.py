@@ -3,8 +3,8 @@
 Slack's quirks handled here:
 - Alarm text is escaped (``&``, ``<``, ``>``) so a name like ``<!channel>`` cannot ping a channel or
   forge a link (api.slack.com/reference/surfaces/formatting#escaping).
-- Slack truncates or rejects oversized messages, so long values are cut with an ellipsis at the limits
-  below instead of leaving the decision to Slack.
+- Slack truncates or rejects oversized messages, so long values are cut with an ellipsis at the
+  limits below instead of leaving the decision to Slack.
 """
 
 from __future__ import annotations
@@ -34,9 +34,16 @@ def truncate(value: str, limit: int) -> str:
 
 def _safe(value: str, limit: int) -> str:
     # Truncate before escaping would let "&amp;" grow past the limit; after escaping could cut an
-    # entity in half. Truncate, escape, and truncate again only if escaping grew it.
+    # entity in half. Truncate, escape, and if escaping grew it past the limit, cut again before
+    # any entity the cut would split, so one "&" costs a few characters, not four fifths of them.
     escaped = escape(truncate(value, limit))
-    return escaped if len(escaped) <= limit else escape(truncate(value, limit // 5))
+    if len(escaped) <= limit:
+        return escaped
+    cut = escaped[: limit - 1]
+    amp = cut.rfind("&")
+    if amp != -1 and ";" not in cut[amp:]:
+        cut = cut[:amp]
+    return cut + ELLIPSIS
 
 
 def render(view: View) -> dict[str, Any]:
@@ -50,7 +57,9 @@ def render(view: View) -> dict[str, Any]:
         "fields": [
             {
                 "title": field.label,
-                "value": _safe(field.value, MAX_SHORT_FIELD_CHARS if field.short else MAX_FIELD_CHARS),
+                "value": _safe(
+                    field.value, MAX_SHORT_FIELD_CHARS if field.short else MAX_FIELD_CHARS
+                ),
                 "short": field.short,
             }
             for field in view.fields[:MAX_FIELDS]
