@@ -83,7 +83,9 @@ def _alarm_view(notification: Notification, alarm: Alarm, settings: DisplaySetti
     when = _format_time(local)
     unit = unit_for(alarm.metric_name, alarm.unit)
     metric, threshold = _metric_and_threshold(alarm, unit, loc)
-    observed = format_value(alarm.observed_value, unit) if alarm.observed_value is not None else None
+    observed = (
+        format_value(alarm.observed_value, unit) if alarm.observed_value is not None else None
+    )
 
     fields = [
         Field("region", text(loc, "region"), alarm.region or "-"),
@@ -99,14 +101,22 @@ def _alarm_view(notification: Notification, alarm: Alarm, settings: DisplaySetti
         fields.append(Field("condition", text(loc, "condition"), condition))
     if alarm.dimensions:
         fields.append(
-            Field("dimensions", text(loc, "dimensions"), ", ".join(f"{k}={v}" for k, v in alarm.dimensions))
+            Field(
+                "dimensions",
+                text(loc, "dimensions"),
+                ", ".join(f"{k}={v}" for k, v in alarm.dimensions),
+            )
         )
     if alarm.triggering_children:
         fields.append(
-            Field("children", text(loc, "children"), ", ".join(alarm.triggering_children), short=False)
+            Field(
+                "children", text(loc, "children"), ", ".join(alarm.triggering_children), short=False
+            )
         )
     if alarm.description:
-        fields.append(Field("description", text(loc, "description"), alarm.description, short=False))
+        fields.append(
+            Field("description", text(loc, "description"), alarm.description, short=False)
+        )
 
     return View(
         locale=loc,
@@ -141,7 +151,12 @@ def _notice_view(notification: Notification, settings: DisplaySettings) -> View:
         Field("topic", text(loc, "topic"), notification.topic_arn or "-", short=False),
         Field("received_at", text(loc, "received_at"), when),
         Field("problem", text(loc, "problem"), text(loc, f"problem_{notification.problem}")),
-        Field("message", text(loc, "message"), notification.raw_message or text(loc, "empty"), short=False),
+        Field(
+            "message",
+            text(loc, "message"),
+            notification.raw_message or text(loc, "empty"),
+            short=False,
+        ),
     ]
     return View(
         locale=loc,
@@ -197,7 +212,12 @@ def _condition(alarm: Alarm, unit: str | None, loc: str) -> str | None:
             if seconds % 60 == 0
             else text(loc, "seconds", n=seconds)
         )
-        parts.append(text(loc, "periods", period=period, n=alarm.evaluation_periods or 1))
+        # EventBridge events do not say how many periods are evaluated: show the period alone rather
+        # than a made-up "× 1".
+        if alarm.evaluation_periods:
+            parts.append(text(loc, "periods", period=period, n=alarm.evaluation_periods))
+        else:
+            parts.append(period)
     return " · ".join(parts) or None
 
 
