@@ -45,6 +45,21 @@ lint-python: $(STAMP)
 
 lint-template: $(STAMP)
 	$(SAM) validate --lint
+	$(VENV)/bin/cfn-lint template.yaml -a cfn_lint_serverless.rules
+	$(CHECKOV_VENV)/bin/checkov -f template.yaml --framework cloudformation --quiet --compact --skip-download
+
+# checkov pins boto3==1.35.49 and packaging<24 while aws-sam-cli pins boto3[crt]==1.43.108, so they
+# cannot share .venv (pip check fails, and the tests would run on checkov's older boto3): checkov
+# gets its own venv. Note cfn-lint's -a takes several values, so the template must come before it.
+# --skip-download: checkov otherwise fetches guideline links from Prisma Cloud (no internet here).
+CHECKOV_VENV := .venv-checkov
+CHECKOV_STAMP := $(CHECKOV_VENV)/.installed
+lint-template: $(CHECKOV_STAMP)
+$(CHECKOV_STAMP): requirements-checkov.txt
+	$(PYTHON) -m venv $(CHECKOV_VENV)
+	$(CHECKOV_VENV)/bin/pip install $(PIP_QUIET) -r requirements-checkov.txt 2>&1 | grep -v 'is ignored' || true
+	$(CHECKOV_VENV)/bin/checkov --version >/dev/null # fail here, not later, if the install broke
+	touch $(CHECKOV_STAMP)
 
 fmt: $(STAMP)
 	$(VENV)/bin/ruff check --fix .
