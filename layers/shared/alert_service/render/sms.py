@@ -1,0 +1,131 @@
+"""SMS text from a view: always one segment, so it arrives whole and is billed once.
+
+One SMS segment holds 160 GSM-7 characters, or 70 UCS-2 characters as soon as a single character
+is outside the GSM 03.38 alphabet (any Korean does): 3GPP TS 23.038 §6.2.1 (7-bit default
+alphabet) and §6.2.1.1 (extension table, each character sent as ESC + code, so it counts twice);
+docs.aws.amazon.com/sms-voice/latest/userguide/sms-limitations-character.html gives the same
+limits for SNS. Content, in order: state, alarm name, value against threshold, time
+(``[ALARM] OTT-DB-CPU-Utilization-High 87.43% >= 80% 16:30 KST``). Only the name is shortened:
+state, value and time always fit.
+"""
+
+from __future__ import annotations
+
+import re
+from typing import Final
+
+from alert_service.view import View
+
+GSM_SEGMENT_CHARS: Final = 160
+UCS2_SEGMENT_CHARS: Final = 70
+
+# 3GPP TS 23.038 §6.2.1, the GSM 7-bit default alphabet in code order 0x00-0x7F, without 0x1B
+# (ESC, the escape to the extension table). 0x09 is "Ç" in the standard (handsets often show ç).
+GSM_BASIC_CHARS: Final = frozenset(
+    "@£$¥èéùìòÇ\nØø\rÅå"
+    "Δ_ΦΓΛΩΠΨΣΘΞÆæßÉ"
+    " !\"#¤%&'()*+,-./"
+    "0123456789:;<=>?"
+    "¡ABCDEFGHIJKLMNO"
+    "PQRSTUVWXYZÄÖÑÜ§"
+    "¿abcdefghijklmno"
+    "pqrstuvwxyzäöñüà"
+)
+# 3GPP TS 23.038 §6.2.1.1, the default extension table: form feed, ^ { } \ [ ~ ] | €.
+GSM_EXTENSION_CHARS: Final = frozenset("\f^{}\\[~]|€")
+
+# Shortening marks: "…" is not GSM, so a GSM message is cut with "..." instead, which keeps the
+# 160-character limit (one "…" would turn the whole message into UCS-2 and 70 characters).
+UNICODE_ELLIPSIS: Final = "…"
+GSM_ELLIPSIS: Final = "..."
+# The value part ("87.43% >= 80%") is left out when longer than this, so the alarm name keeps room
+# even in 70 characters (an anomaly band or a composite rule does not fit an SMS anyway).
+MAX_VALUE_CHARS: Final = 24
+
+_SPACES = re.compile(r"\s+")
+_COMPARISON = re.compile(r"(>=|<=|>|<) ")
+
+
+def is_gsm(message: str) -> bool:
+    return all(c in GSM_BASIC_CHARS or c in GSM_EXTENSION_CHARS for c in message)
+
+
+def segment_cost(message: str) -> tuple[int, int, str]:
+    """``(cost, limit, encoding)`` of one segment: extension characters cost 2 in GSM-7; in UCS-2
+    a character outside the Basic Multilingual Plane (an emoji) takes two UTF-16 units."""
+    if is_gsm(message):
+        return (
+            sum(2 if c in GSM_EXTENSION_CHARS else 1 for c in message),
+            GSM_SEGMENT_CHARS,
+            "GSM-7",
+        )
+    return len(message.encode("utf-16-le")) // 2, UCS2_SEGMENT_CHARS, "UCS-2"
+
+
+def fits_one_segment(message: str) -> bool:
+    cost, limit, _ = segment_cost(message)
+    return cost <= limit
+
+
+def render(view: View) -> str:
+    """One-segment SMS for ``view``.
+
+    >>> render(build_view(notification, display_settings()))
+    '[ALARM] OTT-DB-CPU-Utilization-High 87.43% >= 80% 16:30 KST'
+    """
+    state = f"[{view.state.value}]" if view.state is not None else view.emoji
+    rest = " ".join(part for part in (_value(view), _time(view)) if part)
+    name = _one_line(view.name)
+
+    def compose(shown: str) -> str:
+        return " ".join(part for part in (state, shown, rest) if part)
+
+    message = compose(name)
+    if fits_one_segment(message):
+        return message
+    for keep in range(len(name) - 1, -1, -1):
+        head = name[:keep].rstrip()
+        mark = GSM_ELLIPSIS if is_gsm(compose(head)) else UNICODE_ELLIPSIS
+        message = compose(head + mark)
+        if fits_one_segment(message):
+            return message
+    # Unreachable with the bounded parts above; kept so a future change cannot send two segments.
+    return compose(UNICODE_ELLIPSIS)[:UCS2_SEGMENT_CHARS]
+
+
+def _one_line(value: str) -> str:
+    return _SPACES.sub(" ", value).strip()
+
+
+def _value(view: View) -> str:
+    """``87.43% >= 80%``, else the observed value or the threshold alone, else nothing."""
+    observed = view.observed_text
+    threshold = view.threshold_text if view.threshold_text not in ("", "-") else None
+    candidates = []
+    if observed and threshold:
+        candidates.append(f"{observed} {_comparison(view)} {threshold}")
+    candidates += [value for value in (observed, threshold) if value]
+    for candidate in candidates:
+        candidate = _one_line(candidate)
+        if len(candidate) <= MAX_VALUE_CHARS:
+            return candidate
+    return ""
+
+
+def _comparison(view: View) -> str:
+    """The operator of the condition field (``Average >= 80% · 5분 × 1회`` -> ``>=``).
+
+    The view states it only inside that field; where it is missing (EventBridge events carry no
+    comparison), "/" still sets value against threshold.
+    """
+    condition = view.field("condition")
+    if condition is not None:
+        match = _COMPARISON.search(condition.value)
+        if match and condition.value[match.end() :].startswith(view.threshold_text):
+            return match.group(1)
+    return "/"
+
+
+def _time(view: View) -> str:
+    # "%Z" gives the zone's abbreviation (KST for Asia/Seoul, as the contract shows it).
+    return view.occurred_at.strftime("%H:%M %Z").strip() if view.occurred_at else ""
