@@ -1,0 +1,254 @@
+"""``make demo``: every sample event through the whole system, on this machine.
+
+Each file in events/ is published to the db-alarm topic in moto; moto fans it out to every
+function's subscription; the built functions (run as Lambda loads them) deliver to the loopback
+Slack, to SES and SNS in moto, and to the history table. This prints, per event, what Slack
+received, the emails and SMS that were sent, and writes each email's HTML body to demo-output/.
+It ends with the incidents, as the history CLI prints them. Exit status 1 if any function failed
+where it should not have.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import io
+import json
+import os
+import sys
+import time
+import unicodedata
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+from local import EVENTS_DIR, ROOT
+from local.pipeline import Delivery, LocalStack
+from local.runtime import RuntimeMissing
+
+OUTPUT_DIR = ROOT / "demo-output"
+# (event file stem, function logical id) pairs whose failure is the point of the sample.
+# None today: the contract says nothing is dropped, not even malformed or empty messages.
+EXPECTED_FAILURES: set[tuple[str, str]] = set()
+
+BOLD, DIM, RED, GREEN, RESET = "\033[1m", "\033[2m", "\033[31m", "\033[32m", "\033[0m"
+
+
+def _colour() -> bool:
+    return sys.stdout.isatty() and not os.environ.get("NO_COLOR")
+
+
+def style(text: str, code: str) -> str:
+    return f"{code}{text}{RESET}" if _colour() else text
+
+
+def width(text: str) -> int:
+    """Terminal columns: Korean and other wide characters take two."""
+    return sum(2 if unicodedata.east_asian_width(ch) in ("W", "F") else 1 for ch in text)
+
+
+def pad(text: str, columns: int) -> str:
+    return text + " " * max(0, columns - width(text))
+
+
+def indent(text: str, prefix: str) -> str:
+    lines = str(text).splitlines() or [""]
+    return lines[0] + "".join(f"\n{prefix}{line}" for line in lines[1:])
+
+
+def print_slack(payload: Any, prefix: str = "      ") -> None:
+    if not isinstance(payload, dict):
+        print(f"{prefix}(not JSON) {payload!r}")
+        return
+    print(f"{prefix}text    {indent(payload.get('text', ''), prefix + '        ')}")
+    for attachment in payload.get("attachments") or []:
+        if attachment.get("title"):
+            print(f"{prefix}title   {attachment['title']}")
+        if attachment.get("color"):
+            print(f"{prefix}colour  {attachment['color']}")
+        fields = attachment.get("fields") or []
+        label_width = max((width(str(f.get("title", ""))) for f in fields), default=0)
+        for f in fields:
+            label = pad(str(f.get("title", "")), label_width)
+            value = indent(str(f.get("value", "")), prefix + "  " + " " * label_width + "  ")
+            print(f"{prefix}  {label}  {value}")
+        if attachment.get("footer"):
+            print(f"{prefix}footer  {attachment['footer']}")
+    for block in payload.get("blocks") or []:
+        print(f"{prefix}block   {json.dumps(block, ensure_ascii=False)[:200]}")
+
+
+def failure_text(delivery: Delivery) -> str:
+    inv = delivery.invocation
+    lines = [f"{inv.error_type}: {inv.error_message}"]
+    # The function's own error log says more than the exception, when there is one.
+    for record in inv.log_records():
+        if record.get("level") in ("ERROR", "CRITICAL") and record.get("message"):
+            lines.append(f"log: {record['message']}")
+    return "\n".join(lines[:4])
+
+
+def short(text: Any, limit: int = 160) -> str:
+    text = " ".join(str(text).split())
+    return text if len(text) <= limit else text[: limit - 1] + "…"
+
+
+def show_event(path: Path, deliveries: list[Delivery], email_count: list[int]) -> list[str]:
+    """Print one event's results; returns the unexpected failures."""
+    failures = []
+    n = 0
+    by_function: dict[str, list[Delivery]] = {}
+    for delivery in deliveries:
+        by_function.setdefault(delivery.function, []).append(delivery)
+    for function, runs in by_function.items():
+        ok = sum(d.invocation.ok for d in runs)
+        ms = ", ".join(f"{d.invocation.duration_ms:.0f}" for d in runs)
+        mark = style("ok", GREEN) if ok == len(runs) else style("FAILED", RED)
+        notes = {d.note for d in runs if d.note}
+        extra = f"  ({'; '.join(notes)})" if notes else ""
+        print(f"  {style(function, BOLD)}  {mark}  {len(runs)} invocation(s), ms: {ms}{extra}")
+        for d in runs:
+            if not d.invocation.ok:
+                expected = (path.stem, function) in EXPECTED_FAILURES
+                label = "expected failure" if expected else "error"
+                print(style(f"    {label}: {indent(failure_text(d), '      ')}", RED))
+                if not expected:
+                    failures.append(f"{path.name}: {function}: {d.invocation.error_type}")
+            for post in d.slack:
+                print("    Slack <- POST")
+                print_slack(post.payload)
+            for mail in d.emails:
+                email_count[0] += 1
+                n += 1
+                out = OUTPUT_DIR / f"{path.stem}-{n}.html"
+                out.write_text(str(mail.get("body", "")), encoding="utf-8")
+                to = ", ".join(mail.get("destinations", {}).get("ToAddresses", []) or []) or str(
+                    mail.get("destinations")
+                )
+                print(f"    Email -> {to}")
+                print(f"      subject {mail.get('subject')}")
+                print(f"      html    {out.relative_to(ROOT)}")
+            for sms in d.sms:
+                print(f"    SMS   -> {sms.get('phone_number')}")
+                print(f"      {sms.get('message')}  ({len(str(sms.get('message', '')))} chars)")
+            if d.invocation.ok and d.invocation.result not in (None, {}, []):
+                print(
+                    f"    {DIM if _colour() else ''}returned {short(d.invocation.result)}"
+                    f"{RESET if _colour() else ''}"
+                )
+    return failures
+
+
+@contextlib.contextmanager
+def environment(values: dict[str, str]) -> Iterator[None]:
+    saved = {k: os.environ.get(k) for k in values}
+    os.environ.update(values)
+    try:
+        yield
+    finally:
+        for k, v in saved.items():
+            if v is None:
+                os.environ.pop(k, None)
+            else:
+                os.environ[k] = v
+
+
+def show_incidents(stack: LocalStack) -> None:
+    """The incidents the demo created, as the history CLI (alert_service.cli) prints them."""
+    try:
+        from alert_service import cli  # the operator CLI, in the layer's package
+    except ImportError:
+        print("  (the history CLI alert_service.cli is not there yet)")
+        return
+    spec = stack.specs.get("AlarmHistoryFunction")
+    table = spec.environment.get("HISTORY_TABLE_NAME") if spec else None
+    env = {**stack.aws.env(), **({"HISTORY_TABLE_NAME": table} if table else {})}
+    with environment(env):
+        with contextlib.suppress(ImportError, AttributeError):
+            from alert_service import clients
+
+            clients.reset()  # the CLI's clients must be made against the local endpoint
+        for argv in (["list", "--status", "all"], ["list"]):
+            out, err = io.StringIO(), io.StringIO()
+            try:
+                with contextlib.redirect_stdout(out), contextlib.redirect_stderr(err):
+                    code = cli.main(argv)
+            except SystemExit as exit_:
+                code = exit_.code
+            except Exception as error:
+                print(f"  alert-incidents {' '.join(argv)} failed: {type(error).__name__}: {error}")
+                return
+            if code in (0, None):
+                print(f"  $ alert-incidents {' '.join(argv)}")
+                print("  " + out.getvalue().rstrip().replace("\n", "\n  "))
+                return
+        print(f"  alert-incidents list failed: {short(err.getvalue() or out.getvalue(), 400)}")
+
+
+def sample_events() -> list[Path]:
+    """events/*.json in the order they happened (their first record's SNS Timestamp), so the
+    history builds up as it would: the CPU alarm opens an incident before its OK resolves it."""
+
+    def when(path: Path) -> tuple[str, str]:
+        try:
+            records = json.loads(path.read_text(encoding="utf-8")).get("Records") or [{}]
+            return str(records[0].get("Sns", {}).get("Timestamp") or ""), path.name
+        except ValueError:
+            return "", path.name
+
+    return sorted(EVENTS_DIR.glob("*.json"), key=when)
+
+
+def main() -> int:
+    started = time.perf_counter()
+    events = sample_events()
+    OUTPUT_DIR.mkdir(exist_ok=True)
+    for old in OUTPUT_DIR.glob("*.html"):
+        old.unlink()
+    try:
+        stack = LocalStack()
+    except RuntimeMissing as error:
+        print(f"demo: {error}", file=sys.stderr)
+        return 2
+    failures: list[str] = []
+    email_count = [0]
+    with stack:
+        setup = time.perf_counter() - started
+        print(style("alert-service demo", BOLD))
+        print(f"  local AWS (moto) {stack.aws.endpoint}   Slack (loopback) {stack.slack.base_url}")
+        for logical_id, worker in stack.workers.items():
+            init = worker.init
+            error = f"INIT FAILED {init.error_type}: {init.error_message}"
+            state = "ok" if init.ok else style(error, RED)
+            print(
+                f"  {logical_id}: cold init {init.init_ms:.0f} ms (process ready in "
+                f"{init.startup_ms:.0f} ms) {state}"
+            )
+            if not init.ok:
+                failures.append(f"{logical_id}: init failed")
+        print(f"  set up in {setup:.1f} s\n")
+        for path in events:
+            event = json.loads(path.read_text(encoding="utf-8"))
+            records = event.get("Records", [])
+            subject = records[0].get("Sns", {}).get("Subject") if records else None
+            title = f"━━ {path.name} ({len(records)} record{'s' if len(records) != 1 else ''})"
+            print(style(title + (f"  {short(subject, 70)}" if subject else ""), BOLD))
+            failures += show_event(path, stack.publish(event), email_count)
+            print()
+        print(style("━━ incidents in the history table", BOLD))
+        show_incidents(stack)
+    total = time.perf_counter() - started
+    print()
+    output = OUTPUT_DIR.relative_to(ROOT)
+    print(
+        f"{len(events)} events, {email_count[0]} emails written to {output}/, total {total:.1f} s"
+    )
+    if failures:
+        print(style(f"{len(failures)} unexpected failure(s):", RED))
+        for failure in failures:
+            print(f"  {failure}")
+        return 1
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,272 @@
+"""The whole system on loopback: topic -> subscriptions -> built functions -> channels.
+
+``LocalStack`` starts moto's server and the loopback Slack, creates what template.yaml declares,
+and starts one warm worker per function of the template (runtime.Worker). Then either:
+
+- ``publish(event)``: every record's message is published to the topic in moto; moto delivers it
+  to one SQS queue per function, subscribed with that function's FilterPolicy (and scope) from the
+  template, as SNS would filter it for the Lambda subscription; each queued SNS envelope is
+  wrapped as the SNS Lambda event and handed to that function. MessageIds are new (moto's).
+- ``direct(logical_id, event)``: the event file handed to the function unchanged (its MessageIds
+  kept), as ``sam local invoke -e`` would.
+"""
+
+from __future__ import annotations
+
+import json
+import time
+from collections.abc import Iterable
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass, field
+from typing import Any
+
+from local.aws import FunctionSpec, LocalAws, Template
+from local.runtime import Invocation, Worker
+from local.slack import LocalSlack, SlackPost
+
+# Demo values for the channels whose settings are template parameters left empty by default.
+DEMO_PARAMETERS = {
+    "EmailSender": "alerts@ott.example.com",
+    "EmailRecipients": "dba-oncall@ott.example.com,platform-lead@ott.example.com",
+    "SmsRecipients": "+821012345678",
+}
+
+
+@dataclass
+class Delivery:
+    """One invocation of one function, with what the channels received during it."""
+
+    function: str
+    invocation: Invocation
+    event: dict[str, Any]
+    slack: list[SlackPost] = field(default_factory=list)
+    emails: list[dict[str, Any]] = field(default_factory=list)
+    sms: list[dict[str, Any]] = field(default_factory=list)
+    note: str = ""
+
+
+class LocalStack:
+    def __init__(
+        self,
+        parameters: dict[str, str] | None = None,
+        functions: Iterable[str] | None = None,
+        start_workers: bool = True,
+    ) -> None:
+        self.template = Template(parameters={**DEMO_PARAMETERS, **(parameters or {})})
+        specs = self.template.functions()
+        if functions is not None:
+            wanted = set(functions)
+            specs = [s for s in specs if s.logical_id in wanted]
+        self.specs: dict[str, FunctionSpec] = {s.logical_id: s for s in specs}
+        self.aws = LocalAws()
+        self.slack = LocalSlack()
+        self.workers: dict[str, Worker] = {}
+        self.queues: dict[str, tuple[str, str]] = {}  # function -> (queue url, subscription arn)
+        try:
+            self._create_resources()
+            if start_workers:
+                self.start_workers()
+        except BaseException:
+            self.close()
+            raise
+
+    # --- set-up --------------------------------------------------------------------------------
+    def _create_resources(self) -> None:
+        self.topics = self.aws.create_topics(self.template)
+        self.tables = self.aws.create_tables(self.template)
+        self.secrets: dict[str, str] = {}
+        for spec in self.specs.values():
+            secret_id = spec.environment.get("SLACK_WEBHOOK_SECRET_ID")
+            if secret_id and secret_id not in self.secrets:
+                self.secrets[secret_id] = self.aws.create_secret(
+                    secret_id, {"webhook_url": self.slack.webhook_url}
+                )
+            sender = spec.environment.get("EMAIL_SENDER")
+            if sender:
+                self.aws.verify_sender(sender)
+        sqs = self.aws.client("sqs")
+        sns = self.aws.client("sns")
+        for spec in self.specs.values():
+            for n, sub in enumerate(spec.subscriptions):
+                queue_url = sqs.create_queue(QueueName=f"local-{spec.logical_id}-{n}")["QueueUrl"]
+                queue_arn = sqs.get_queue_attributes(
+                    QueueUrl=queue_url, AttributeNames=["QueueArn"]
+                )["Attributes"]["QueueArn"]
+                attributes = {}
+                if sub.filter_policy is not None:
+                    attributes["FilterPolicy"] = json.dumps(sub.filter_policy)
+                    attributes["FilterPolicyScope"] = sub.filter_policy_scope or "MessageAttributes"
+                arn = sns.subscribe(
+                    TopicArn=self.topics[sub.topic_id],
+                    Protocol="sqs",
+                    Endpoint=queue_arn,
+                    Attributes=attributes,
+                    ReturnSubscriptionArn=True,
+                )["SubscriptionArn"]
+                # One queue per function and topic; the template subscribes each to one topic.
+                self.queues[spec.logical_id] = (queue_url, arn)
+
+    def local_env(self, spec: FunctionSpec) -> dict[str, str]:
+        """Overrides of the function's environment for local runs."""
+        env = {
+            **self.aws.env(),
+            "SLACK_ALLOW_INSECURE_WEBHOOK": "true",  # the loopback Slack speaks http://127.0.0.1
+            "POWERTOOLS_METRICS_NAMESPACE": spec.environment.get(
+                "POWERTOOLS_METRICS_NAMESPACE", "AlertService"
+            ),
+            "POWERTOOLS_SERVICE_NAME": spec.environment.get(
+                "POWERTOOLS_SERVICE_NAME", spec.logical_id
+            ),
+        }
+        for key in ("EMAIL_SENDER", "EMAIL_RECIPIENTS", "SMS_RECIPIENTS"):
+            if key in spec.environment:
+                env[key] = spec.environment[key]
+        return env
+
+    def start_workers(self) -> None:
+        """One warm worker per function, started side by side (their imports overlap)."""
+        for logical_id, spec in self.specs.items():
+            if logical_id not in self.workers:
+                self.workers[logical_id] = Worker(spec, self.local_env(spec))
+        with ThreadPoolExecutor(max_workers=len(self.workers) or 1) as pool:
+            list(pool.map(lambda w: w.init, self.workers.values()))
+
+    def fresh_worker(self, logical_id: str) -> Worker:
+        """A new (cold) worker for one function; the caller closes it."""
+        spec = self.specs[logical_id]
+        return Worker(spec, self.local_env(spec))
+
+    # --- running events ------------------------------------------------------------------------
+    def direct(
+        self, logical_id: str, event: dict[str, Any], worker: Worker | None = None
+    ) -> Delivery:
+        """Invoke one function with the event unchanged."""
+        mark = self._mark()
+        invocation = (worker or self.workers[logical_id]).invoke(event)
+        return self._delivery(logical_id, invocation, event, mark)
+
+    def publish(self, event: dict[str, Any]) -> list[Delivery]:
+        """Publish every record to its topic; deliver to each subscribed function through SQS."""
+        sns = self.aws.client("sns")
+        deliveries: list[Delivery] = []
+        fallback: list[tuple[dict[str, Any], str]] = []
+        default_topic = next(iter(self.topics.values()))
+        topic_by_name = {arn.rsplit(":", 1)[-1]: arn for arn in self.topics.values()}
+        for record in event.get("Records", []):
+            message = record.get("Sns", {})
+            topic_name = str(message.get("TopicArn", "")).rsplit(":", 1)[-1]
+            request: dict[str, Any] = {
+                "TopicArn": topic_by_name.get(topic_name, default_topic),
+                "Message": message.get("Message") or "",
+            }
+            if message.get("Subject"):
+                request["Subject"] = message["Subject"]
+            attributes = _publish_attributes(message.get("MessageAttributes") or {})
+            if attributes:
+                request["MessageAttributes"] = attributes
+            if not request["Message"]:
+                # SNS refuses to publish an empty message, but a Lambda event can carry one (the
+                # sample does): hand that record to every function directly.
+                fallback.append((record, "SNS cannot publish an empty message: invoked directly"))
+                continue
+            sns.publish(**request)
+        for logical_id in self.specs:
+            for sns_event in self._drain(logical_id):
+                mark = self._mark()
+                invocation = self.workers[logical_id].invoke(sns_event)
+                deliveries.append(self._delivery(logical_id, invocation, sns_event, mark))
+            for record, note in fallback:
+                single = {"Records": [record]}
+                mark = self._mark()
+                invocation = self.workers[logical_id].invoke(single)
+                delivery = self._delivery(logical_id, invocation, single, mark)
+                delivery.note = note
+                deliveries.append(delivery)
+        return deliveries
+
+    def _drain(self, logical_id: str) -> list[dict[str, Any]]:
+        if logical_id not in self.queues:
+            return []
+        queue_url, subscription_arn = self.queues[logical_id]
+        sqs = self.aws.client("sqs")
+        events = []
+        while True:
+            messages = sqs.receive_message(
+                QueueUrl=queue_url, MaxNumberOfMessages=10, WaitTimeSeconds=0
+            ).get("Messages", [])
+            if not messages:
+                return events
+            for message in messages:
+                events.append(sns_lambda_event(json.loads(message["Body"]), subscription_arn))
+                sqs.delete_message(QueueUrl=queue_url, ReceiptHandle=message["ReceiptHandle"])
+
+    def _mark(self) -> tuple[int, int]:
+        data = self.aws.data()
+        self.slack.take()
+        return len(data.get("ses", {}).get("Message", [])), len(data.get("sns", {}).get("SMS", []))
+
+    def _delivery(
+        self, logical_id: str, invocation: Invocation, event: dict[str, Any], mark: tuple[int, int]
+    ) -> Delivery:
+        data = self.aws.data()
+        return Delivery(
+            function=logical_id,
+            invocation=invocation,
+            event=event,
+            slack=self.slack.take(),
+            emails=list(data.get("ses", {}).get("Message", []))[mark[0] :],
+            sms=list(data.get("sns", {}).get("SMS", []))[mark[1] :],
+        )
+
+    def close(self) -> None:
+        for worker in self.workers.values():
+            worker.close()
+        self.workers.clear()
+        self.slack.stop()
+        self.aws.stop()
+
+    def __enter__(self) -> LocalStack:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+
+def _publish_attributes(attributes: dict[str, Any]) -> dict[str, dict[str, str]]:
+    """Lambda-event attributes ({"Type", "Value"}) -> SNS Publish attributes."""
+    out = {}
+    for name, attr in attributes.items():
+        kind = attr.get("Type", "String")
+        if kind == "Binary":
+            continue  # a base64 text in the event; not needed by the samples
+        out[name] = {"DataType": kind, "StringValue": str(attr.get("Value", ""))}
+    return out
+
+
+def sns_lambda_event(envelope: dict[str, Any], subscription_arn: str) -> dict[str, Any]:
+    """An SNS envelope (as SNS writes it to SQS) as the SNS event Lambda hands a function."""
+    sns = {
+        "Type": envelope.get("Type", "Notification"),
+        "MessageId": envelope["MessageId"],
+        "TopicArn": envelope["TopicArn"],
+        "Subject": envelope.get("Subject") or None,
+        "Message": envelope.get("Message", ""),
+        "Timestamp": envelope.get("Timestamp")
+        or time.strftime("%Y-%m-%dT%H:%M:%S.000Z", time.gmtime()),
+        "SignatureVersion": envelope.get("SignatureVersion", "1"),
+        "Signature": envelope.get("Signature", "EXAMPLE"),
+        # Lambda spells these two ...Url where SNS's JSON says ...URL.
+        "SigningCertUrl": envelope.get("SigningCertURL", envelope.get("SigningCertUrl", "")),
+        "UnsubscribeUrl": envelope.get("UnsubscribeURL", envelope.get("UnsubscribeUrl", "")),
+        "MessageAttributes": envelope.get("MessageAttributes") or {},
+    }
+    return {
+        "Records": [
+            {
+                "EventSource": "aws:sns",
+                "EventVersion": "1.0",
+                "EventSubscriptionArn": subscription_arn,
+                "Sns": sns,
+            }
+        ]
+    }
