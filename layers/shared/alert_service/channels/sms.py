@@ -1,0 +1,54 @@
+"""SMS through Amazon SNS ``Publish`` to a phone number, as a transactional message.
+
+``Transactional`` makes SNS deliver with the highest reliability (and ignore the account's
+promotional quiet hours where carriers allow): an alarm is time-critical
+(docs.aws.amazon.com/sns/latest/dg/sms_publish-to-phone.html). Retries inside a call are botocore's;
+what is left becomes a ``DeliveryError`` saying whether a later retry can help: throttling, 5xx and
+network errors can; ``InvalidParameter`` (e.g. a number SNS cannot reach), ``AuthorizationError``
+or an opted-out number cannot. Only the error code and the masked number leave this module.
+"""
+
+from __future__ import annotations
+
+from alert_service import clients
+from alert_service.channels import DeliveryError
+from alert_service.redact import mask_phone
+
+_RETRYABLE_CODES = frozenset(
+    {
+        "Throttling",
+        "ThrottlingException",
+        "Throttled",
+        "KMSThrottling",
+        "InternalError",
+        "InternalFailure",
+        "ServiceUnavailable",
+    }
+)
+
+
+def send(number: str, message: str) -> str:
+    """Publish ``message`` to the E.164 ``number``; returns SNS's message id."""
+    from botocore.exceptions import BotoCoreError, ClientError  # lazily, as boto3 (clients.py)
+
+    try:
+        response = clients.client("sns").publish(
+            PhoneNumber=number,
+            Message=message,
+            MessageAttributes={
+                "AWS.SNS.SMS.SMSType": {"DataType": "String", "StringValue": "Transactional"}
+            },
+        )
+    except ClientError as error:
+        code = error.response.get("Error", {}).get("Code", "Unknown")
+        status = error.response.get("ResponseMetadata", {}).get("HTTPStatusCode", 0)
+        raise DeliveryError(
+            f"SNS refused SMS to {mask_phone(number)}: {code} (HTTP {status})",
+            retryable=code in _RETRYABLE_CODES or status >= 500,
+        ) from None  # the cause's text may hold the number
+    except BotoCoreError as error:
+        raise DeliveryError(
+            f"SNS unreachable for SMS to {mask_phone(number)}: {type(error).__name__}",
+            retryable=True,
+        ) from None
+    return str(response.get("MessageId", ""))
