@@ -1,0 +1,162 @@
+"""NotifyFanoutFunction: SNS (db-alarm topic) -> email through SES and SMS through SNS.
+
+parse -> decide (EMAIL_STATES / SMS_STATES) -> render once per channel -> send once per recipient.
+Every recipient is attempted; failures are collected, masked, and raised at the end so Lambda
+retries the invocation; deliveries that succeeded are remembered per (channel, MessageId,
+recipient) in the idempotency table and not repeated on that retry.
+"""
+
+from __future__ import annotations
+
+import hashlib
+from collections import Counter
+from collections.abc import Callable
+from functools import partial
+from typing import Any
+
+from alert_service import config, delivery, parse
+from alert_service.alarm import Notification
+from alert_service.channels import DeliveriesFailed, DeliveryError
+from alert_service.channels import email as email_channel
+from alert_service.channels import sms as sms_channel
+from alert_service.redact import mask_email, mask_phone
+from alert_service.render import email as email_render
+from alert_service.render import sms as sms_render
+from alert_service.view import build_view
+from aws_lambda_powertools import Logger, Metrics
+from aws_lambda_powertools.metrics import MetricUnit, single_metric
+
+logger = Logger()
+metrics = Metrics()
+
+
+@metrics.log_metrics(capture_cold_start_metric=True)
+@logger.inject_lambda_context(clear_state=True)
+def handler(event: dict[str, Any], context: Any) -> dict[str, int]:
+    # Cached per process: the first invocation checks the configuration, and a bad value fails it
+    # with ConfigurationError naming the variable and the (masked) entry.
+    settings = config.fanout_settings()
+    display = config.display_settings()
+    outcome: Counter[tuple[str, str]] = Counter()
+    failures: list[str] = []
+    try:
+        for notification in parse.notifications(event):
+            logger.set_correlation_id(notification.message_id)
+            emails = settings.email_recipients if wants_email(notification, settings) else ()
+            numbers = settings.sms_recipients if wants_sms(notification, settings) else ()
+            if not emails and not numbers:
+                logger.info("Nothing to send", extra={"state": notification.state})
+                continue
+            view = build_view(notification, display)
+            if emails:
+                mail = email_render.render(view)
+                for address in emails:
+                    _attempt(
+                        "email",
+                        notification,
+                        address,
+                        mask_email(address),
+                        outcome,
+                        failures,
+                        partial(email_channel.send, settings.sender, address, mail),
+                    )
+            if numbers:
+                text = sms_render.render(view)
+                for number in numbers:
+                    _attempt(
+                        "sms",
+                        notification,
+                        number,
+                        mask_phone(number),
+                        outcome,
+                        failures,
+                        partial(sms_channel.send, number, text),
+                    )
+    finally:
+        _publish_metrics(outcome)
+    if failures:
+        raise DeliveriesFailed(failures)
+    return {"delivered": sum(n for (kind, _), n in outcome.items() if kind == "delivered")}
+
+
+def wants_email(notification: Notification, settings: config.FanoutSettings) -> bool:
+    """Notices (plain text, unknown JSON) always go by email: nothing is dropped."""
+    return notification.alarm is None or notification.alarm.state in settings.email_states
+
+
+def wants_sms(notification: Notification, settings: config.FanoutSettings) -> bool:
+    """Only alarms go by SMS: a notice's text would not fit and may not be urgent."""
+    return notification.alarm is not None and notification.alarm.state in settings.sms_states
+
+
+def recipient_key(recipient: str) -> str:
+    """An opaque, stable key: the idempotency table never holds an address or a phone number."""
+    return hashlib.sha256(recipient.encode("utf-8")).hexdigest()[:32]
+
+
+def _attempt(
+    channel: str,
+    notification: Notification,
+    recipient: str,
+    masked: str,
+    outcome: Counter[tuple[str, str]],
+    failures: list[str],
+    send: Callable[[], object],
+) -> None:
+    # Imported with the idempotency utility that deliver_once loads on first use anyway.
+    from aws_lambda_powertools.utilities.idempotency.exceptions import (
+        BaseError as IdempotencyError,
+    )
+
+    def run() -> None:
+        send()
+
+    try:
+        sent = delivery.deliver_once(
+            channel, notification.message_id, recipient_key(recipient), run
+        )
+    except (DeliveryError, IdempotencyError) as error:
+        # IdempotencyError: the same delivery is in progress in another invocation, or the table
+        # is unreachable; either way a retry of this invocation settles it. Its text is not ours,
+        # so only its type is reported.
+        reason = str(error) if isinstance(error, DeliveryError) else type(error).__name__
+        retryable = getattr(error, "retryable", True)
+        logger.warning(
+            "Delivery failed",
+            extra={
+                "channel": channel,
+                "recipient": masked,
+                "retryable": retryable,
+                "error": reason,
+            },
+        )
+        failures.append(f"{notification.message_id} {channel} {masked}: {reason}")
+        outcome["failed", channel] += 1
+        return
+    if sent:
+        logger.info("Delivered", extra={"channel": channel, "recipient": masked})
+        outcome["delivered", channel] += 1
+    else:
+        logger.info("Already delivered, skipped", extra={"channel": channel, "recipient": masked})
+
+
+def _service_name() -> str:
+    # Read when emitting, as Powertools resolves POWERTOOLS_SERVICE_NAME for its own metrics.
+    return metrics.service or config.env("POWERTOOLS_SERVICE_NAME") or "service_undefined"
+
+
+def _publish_metrics(outcome: Counter[tuple[str, str]]) -> None:
+    """NotificationsDelivered / NotificationsFailed with a ``channel`` dimension (email | sms).
+
+    Powertools' ``Metrics`` applies its dimensions to every metric of a flush, so each channel's
+    counts go out as their own EMF record through ``single_metric``, one per channel and outcome.
+    """
+    names = {"delivered": "NotificationsDelivered", "failed": "NotificationsFailed"}
+    for (kind, channel), count in sorted(outcome.items()):
+        with single_metric(
+            name=names[kind],
+            unit=MetricUnit.Count,
+            value=count,
+            default_dimensions={"service": _service_name()},
+        ) as metric:
+            metric.add_dimension(name="channel", value=channel)
