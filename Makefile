@@ -21,6 +21,21 @@ $(STAMP): requirements-dev.txt pyproject.toml
 	$(PY) -c "import samcli, moto, pytest, aws_lambda_powertools" # fail here, not later, if an install broke
 	touch $(STAMP)
 
+# The runtime venv: boto3 ONLY, pinned near what Lambda's python3.11 runtime ships. local/runtime.py
+# runs built functions with it (isolated interpreter: the built function, the built layer, boto3),
+# so a dependency missing from the layer fails locally as it would in Lambda.
+RUNTIME_VENV := .venv-runtime
+BOTO3_RUNTIME := 1.40.4
+# The pin is in the stamp's name, so changing it rebuilds the venv.
+RUNTIME_STAMP := $(RUNTIME_VENV)/.installed-boto3-$(BOTO3_RUNTIME)
+$(RUNTIME_STAMP): | $(STAMP)
+	rm -rf $(RUNTIME_VENV)
+	$(PYTHON) -m venv --without-pip $(RUNTIME_VENV)
+	$(VENV)/bin/pip install $(PIP_QUIET) --no-warn-conflicts --target $(RUNTIME_VENV)/lib/python3.11/site-packages \
+		boto3==$(BOTO3_RUNTIME) botocore==$(BOTO3_RUNTIME) 2>&1 | grep -v 'is ignored' || true
+	$(RUNTIME_VENV)/bin/python -I -c "import boto3" # fail here, not later, if the install broke
+	touch $(RUNTIME_STAMP)
+
 # sam build, then precompile the layer and functions: Lambda cannot write __pycache__ into /opt or
 # /var/task, so without this every cold start compiles every imported module (TIPS.md: ~25% of init).
 # unchecked-hash because zip keeps 2-second mtimes, which would invalidate timestamp-based pycs.
@@ -28,10 +43,10 @@ build: $(STAMP)
 	$(SAM) build --parallel
 	$(PY) -m compileall -q --invalidation-mode unchecked-hash $(BUILD_DIR)
 
-demo: build
+demo: build $(RUNTIME_STAMP)
 	$(PY) -m local.demo
 
-test: lint build
+test: lint build $(RUNTIME_STAMP)
 	$(PY) -m pytest
 
 unit: $(STAMP)
@@ -67,7 +82,7 @@ fmt: $(STAMP)
 
 # Run one built function on one event without Docker, as Lambda loads it:
 #   make invoke FN=SlackRelayFunction EVENT=events/cpu_alarm.json
-invoke: $(STAMP)
+invoke: $(STAMP) $(RUNTIME_STAMP)
 	@test -n "$(FN)" -a -n "$(EVENT)" || { echo "usage: make invoke FN=<LogicalId> EVENT=events/<file>.json"; exit 2; }
 	@test -d $(BUILD_DIR)/$(FN) || $(MAKE) build
 	$(PY) -m local.invoke $(FN) $(EVENT)
