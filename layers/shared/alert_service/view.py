@@ -225,8 +225,13 @@ def _format_time(local: datetime | None) -> str:
     return local.strftime("%Y-%m-%d %H:%M:%S %Z") if local else "-"
 
 
+# CloudWatch alarm names are at most 255 characters; a longer one cannot be linked to, and would
+# put a URL of any size (SNS allows 256 KB) into every channel's payload.
+MAX_ALARM_NAME_CHARS = 255
+
+
 def console_url(alarm: Alarm) -> str | None:
-    if not alarm.region:
+    if not alarm.region or len(alarm.name) > MAX_ALARM_NAME_CHARS:
         return None
     region = alarm.region
     return (
