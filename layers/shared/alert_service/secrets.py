@@ -1,0 +1,138 @@
+"""The Slack webhook URL, read from Secrets Manager through Powertools Parameters and cached.
+
+The secret's SecretString is ``{"webhook_url": "https://hooks.slack.com/services/..."}``
+(CONTRACT.md). The value is cached for ``MAX_AGE_SECONDS`` so a warm function makes no Secrets
+Manager call per event; ``webhook_url(refresh=True)`` bypasses the cache, which the relay does once
+when Slack says the webhook is gone (the secret may have been rotated since it was cached).
+
+Every error names the secret id, never its value: the path of a webhook URL is the credential.
+
+Local runs (``make demo``, functional tests) point the secret at a loopback HTTP server. Such a URL
+is refused unless ``SLACK_ALLOW_INSECURE_WEBHOOK=true`` is set, so a deployed function can never be
+talked into posting alarms to anything but Slack; do not set it in a deployed function.
+
+    >>> from alert_service import secrets
+    >>> url = secrets.webhook_url("ott/slack/webhook")  # doctest: +SKIP
+"""
+
+from __future__ import annotations
+
+from typing import Any
+from urllib.parse import urlsplit
+
+from alert_service import clients
+from alert_service.channels import DeliveryError
+from alert_service.config import env
+
+# Five minutes: a rotated webhook is picked up within this time even if Slack kept accepting the
+# old one, and a function invoked every few seconds makes one Secrets Manager call per 5 minutes.
+MAX_AGE_SECONDS = 300
+WEBHOOK_KEY = "webhook_url"
+# Incoming webhooks live on hooks.slack.com; GovSlack's on hooks.slack-gov.com.
+SLACK_WEBHOOK_HOSTS = frozenset({"hooks.slack.com", "hooks.slack-gov.com"})
+ALLOW_INSECURE_ENV = "SLACK_ALLOW_INSECURE_WEBHOOK"
+_LOOPBACK_HOSTS = frozenset({"127.0.0.1", "localhost", "::1"})
+# Secrets Manager errors a Lambda retry a minute later will not cure.
+_PERMANENT_CODES = frozenset(
+    {"ResourceNotFoundException", "AccessDeniedException", "InvalidRequestException"}
+)
+
+
+class WebhookSecretError(DeliveryError):
+    """The secret is missing, unreadable or does not hold a usable webhook URL."""
+
+
+_provider: Any = None
+_provider_client: Any = None
+
+
+def _secrets_provider() -> Any:
+    """A SecretsProvider on the shared, lazily made client (so AWS_ENDPOINT_URL is honoured).
+
+    Made again when ``clients.reset()`` replaced the client, which also drops the value cache.
+    """
+    global _provider, _provider_client  # one provider per process, like the client
+    client = clients.client("secretsmanager")
+    if _provider is None or _provider_client is not client:
+        # Imported here: Powertools' parameters module imports boto3 (~100 ms), needed only when
+        # the secret is actually read.
+        from aws_lambda_powertools.utilities.parameters import SecretsProvider
+
+        _provider = SecretsProvider(boto3_client=client)
+        _provider_client = client
+    return _provider
+
+
+def webhook_url(secret_id: str, *, refresh: bool = False) -> str:
+    """The webhook URL held by ``secret_id``; ``refresh`` skips the cache (after a rotation)."""
+    from aws_lambda_powertools.utilities.parameters.exceptions import (
+        GetParameterError,
+        TransformParameterError,
+    )
+
+    try:
+        value = _secrets_provider().get(
+            secret_id, transform="json", max_age=MAX_AGE_SECONDS, force_fetch=refresh
+        )
+    except TransformParameterError:
+        raise WebhookSecretError(
+            f"Slack webhook secret {secret_id!r} is not JSON; expected "
+            f'{{"{WEBHOOK_KEY}": "https://hooks.slack.com/services/..."}}',
+            retryable=False,
+        ) from None
+    except GetParameterError as error:
+        # Powertools raises without "from": the boto3 ClientError is the implicit context.
+        code = _error_code(error.__cause__ or error.__context__)
+        if code == "ResourceNotFoundException":
+            message = f"Slack webhook secret {secret_id!r} does not exist"
+        else:
+            message = f"Slack webhook secret {secret_id!r} could not be read ({code or 'error'})"
+        # Throttling or a network blip may pass; a missing secret or a denied read needs a person,
+        # but a Lambda retry is harmless and the failure destination keeps the event either way.
+        raise WebhookSecretError(message, retryable=code not in _PERMANENT_CODES) from None
+
+    url = value.get(WEBHOOK_KEY) if isinstance(value, dict) else None
+    if not isinstance(url, str) or not url.strip():
+        raise WebhookSecretError(
+            f"Slack webhook secret {secret_id!r} has no {WEBHOOK_KEY!r} key", retryable=False
+        )
+    url = url.strip()
+    problem = _url_problem(url)
+    if problem:
+        raise WebhookSecretError(
+            f"Slack webhook secret {secret_id!r}: {WEBHOOK_KEY} {problem}", retryable=False
+        )
+    return url
+
+
+def _error_code(error: BaseException | None) -> str | None:
+    response = getattr(error, "response", None)
+    if isinstance(response, dict):
+        code = response.get("Error", {}).get("Code")
+        return str(code) if code else None
+    return None
+
+
+def _url_problem(url: str) -> str | None:
+    """Why ``url`` is not a Slack incoming-webhook URL, or None. Never quotes the URL."""
+    try:
+        parts = urlsplit(url)
+        host = (parts.hostname or "").lower()
+    except ValueError:
+        return "is not a URL"
+    if parts.scheme == "https" and host in SLACK_WEBHOOK_HOSTS:
+        return None
+    if host in _LOOPBACK_HOSTS and parts.scheme in ("http", "https"):
+        if env(ALLOW_INSECURE_ENV).lower() == "true":
+            return None
+        return f"points at a loopback address; allowed only with {ALLOW_INSECURE_ENV}=true"
+    if parts.scheme != "https":
+        return "must be an https:// URL"
+    return f"must be on {' or '.join(sorted(SLACK_WEBHOOK_HOSTS))} (host is {host or 'missing'})"
+
+
+def reset() -> None:
+    """Forget the provider and its cached value (tests; a new endpoint)."""
+    global _provider, _provider_client
+    _provider = None
+    _provider_client = None
