@@ -1,0 +1,98 @@
+"""Slack relay: SNS db-alarm notifications -> one Slack incoming-webhook message each (seed 000).
+
+parse -> view -> render -> post, once per SNS MessageId. Every record is attempted; the failed
+ones are named (MessageIds and redacted reasons, never the webhook URL) in the exception that fails
+the invocation, so Lambda retries it and the on-failure destination keeps it. Messages already
+posted are skipped on the retry (delivery.deliver_once).
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from alert_service import delivery, parse, secrets
+from alert_service.alarm import Notification
+from alert_service.channels import DeliveriesFailed, DeliveryError
+from alert_service.channels.slack import Posted, SlackWebhook, WebhookInvalid
+from alert_service.config import display_settings, required
+from alert_service.redact import redact_url
+from alert_service.render import slack as slack_layout
+from alert_service.view import build_view
+from aws_lambda_powertools import Logger, Metrics
+from aws_lambda_powertools.metrics import MetricUnit
+
+logger = Logger()
+metrics = Metrics()
+# Module level: the session (and its TLS connection to Slack) outlives a warm invocation.
+webhook = SlackWebhook()
+
+
+@metrics.log_metrics(capture_cold_start_metric=True)
+@logger.inject_lambda_context(clear_state=True)
+def handler(event: dict[str, Any], context: Any) -> dict[str, int]:
+    # Added per invocation (flushing clears it): default dimensions would also stamp the ColdStart
+    # metric, and Powertools shares them between every Metrics object of the process.
+    metrics.add_dimension(name="channel", value="slack")
+    failures: list[str] = []
+    delivered = 0
+    for notification in parse.notifications(event):
+        logger.set_correlation_id(notification.message_id)
+        logger.append_keys(message_id=notification.message_id)
+        try:
+            delivered += _deliver(notification)
+        except DeliveryError as error:
+            logger.error(
+                "slack delivery failed", extra={"error": str(error), "retryable": error.retryable}
+            )
+            failures.append(f"{notification.message_id}: {error}")
+        except Exception as error:  # one bad record must not stop the others
+            # Unexpected (idempotency table unreachable, configuration, a bug): keep the traceback.
+            logger.exception("slack delivery failed", extra={"retryable": True})
+            failures.append(f"{notification.message_id}: {redact_url(repr(error))}")
+    logger.set_correlation_id(None)
+    if delivered:
+        metrics.add_metric(name="NotificationsDelivered", unit=MetricUnit.Count, value=delivered)
+    if failures:
+        metrics.add_metric(name="NotificationsFailed", unit=MetricUnit.Count, value=len(failures))
+        raise DeliveriesFailed(failures)
+    return {"delivered": delivered}
+
+
+def _deliver(notification: Notification) -> int:
+    """Post one notification unless an earlier invocation did; 1 when posted now."""
+    payload = slack_layout.render(build_view(notification, display_settings()))
+    posted: list[Posted] = []
+    sent = delivery.deliver_once(
+        "slack", notification.message_id, "webhook", lambda: posted.append(_post(payload))
+    )
+    alarm = notification.alarm
+    about = {
+        "alarm_name": alarm.name if alarm else None,
+        "state": alarm.state.value if alarm else None,
+        "problem": notification.problem,
+    }
+    if not sent:
+        logger.info("slack already delivered", extra=about)
+        return 0
+    logger.info(
+        "slack delivered",
+        extra={**about, "status": posted[0].status, "attempts": posted[0].attempts},
+    )
+    return 1
+
+
+def _post(payload: dict[str, Any]) -> Posted:
+    secret_id = required("SLACK_WEBHOOK_SECRET_ID")
+    url = secrets.webhook_url(secret_id)
+    try:
+        return webhook.post(url, payload)
+    except WebhookInvalid as error:
+        # Slack says the webhook is gone. It may have been rotated since we cached it: read the
+        # secret once more and try again only if it now holds another URL.
+        fresh = secrets.webhook_url(secret_id, refresh=True)
+        if fresh == url:
+            raise
+        logger.warning(
+            "slack webhook rejected; retrying with the rotated secret", extra={"error": str(error)}
+        )
+        return webhook.post(fresh, payload)
