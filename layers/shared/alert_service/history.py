@@ -1,0 +1,184 @@
+"""Item shapes of the history table (AlarmHistoryTable): keys, formulas, and nothing that does I/O.
+
+One table, keys ``pk``/``sk``, two overloaded GSIs (``gsi1``: ``gsi1pk``/``gsi1sk``, ``gsi2``:
+``gsi2pk``/``gsi2sk``, projection ALL), TTL attribute ``expires_at`` on event items only.
+
+| item | pk | sk | gsi1pk / gsi1sk | gsi2pk / gsi2sk |
+|---|---|---|---|---|
+| event (one per SNS MessageId) | ``MSG#<message_id>`` | ``EVENT`` | ``DAY#<YYYY-MM-DD>`` / ``<event_at>#<message_id>`` | ``INC#<incident_id>`` / ``<event_at>#<message_id>`` (only when it belongs to an incident) |
+| incident | ``INC#<incident_id>`` | ``META`` | ``STATUS#<status>`` / ``<first_seen_at>#<incident_id>`` | ``ALARM#<incident_key>`` / ``<first_seen_at>`` |
+| open pointer | ``OPEN#<incident_key>`` | ``OPEN`` | - | - |
+
+The event item is keyed by the MessageId alone, so it is its own redelivery marker: a put with
+``attribute_not_exists(pk)`` stores a notification once, and an incident update in the same
+transaction cannot be counted twice. The open pointer exists exactly while the key has an open
+incident (created with ``attribute_not_exists``, deleted in the transaction that resolves it), so two
+open incidents for one alarm are impossible whatever runs concurrently.
+"""  # noqa: E501 - the table is easier to read unwrapped
+
+from __future__ import annotations
+
+import hashlib
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+from alert_service.alarm import Alarm, Notification
+
+EVENT_SK = "EVENT"
+INCIDENT_SK = "META"
+POINTER_SK = "OPEN"
+
+ACTIVE, ACKNOWLEDGED, RESOLVED = "active", "acknowledged", "resolved"
+STATUSES = (ACTIVE, ACKNOWLEDGED, RESOLVED)
+OPEN_STATUSES = (ACTIVE, ACKNOWLEDGED)
+
+DEFAULT_RETENTION_DAYS = 90
+
+
+def incident_key(alarm: Alarm) -> str:
+    """CONTRACT: first 16 hex digits of SHA-256 of ``<account>|<region code>|<AlarmName>``.
+
+    A missing account or region (a message whose ARNs were stripped) counts as empty, so such an
+    alarm still groups with itself.
+    """
+    text = f"{alarm.account or ''}|{alarm.region or ''}|{alarm.name}"
+    return hashlib.sha256(text.encode("utf-8")).hexdigest()[:16]
+
+
+def incident_id(first_alarm_at: datetime, key: str) -> str:
+    """CONTRACT: ``INC-<UTC time of the first ALARM, YYYYMMDDHHMMSS>-<incident_key>``."""
+    return f"INC-{first_alarm_at.astimezone(UTC):%Y%m%d%H%M%S}-{key}"
+
+
+def iso(moment: datetime) -> str:
+    """UTC, millisecond precision, lexically sortable: ``2024-01-12T07:30:00.000Z``."""
+    moment = moment.astimezone(UTC)
+    return f"{moment:%Y-%m-%dT%H:%M:%S}.{moment.microsecond // 1000:03d}Z"
+
+
+def parse_iso(text: str) -> datetime:
+    return datetime.fromisoformat(text.replace("Z", "+00:00"))
+
+
+def event_time(notification: Notification, received_at: datetime) -> datetime:
+    """When it happened: the alarm's state change, else the SNS publish time, else receipt."""
+    alarm = notification.alarm
+    if alarm is not None and alarm.state_changed_at is not None:
+        return alarm.state_changed_at
+    return notification.published_at or received_at
+
+
+def event_pk(message_id: str) -> str:
+    return f"MSG#{message_id}"
+
+
+def incident_pk(incident_id_: str) -> str:
+    return f"INC#{incident_id_}"
+
+
+def pointer_pk(key: str) -> str:
+    return f"OPEN#{key}"
+
+
+def day_pk(day: str) -> str:
+    return f"DAY#{day}"
+
+
+def status_pk(status: str) -> str:
+    return f"STATUS#{status}"
+
+
+def alarm_pk(key: str) -> str:
+    return f"ALARM#{key}"
+
+
+def event_item(
+    notification: Notification,
+    *,
+    received_at: datetime,
+    retention_days: int,
+    incident: str | None = None,
+    action: str | None = None,
+    key: str | None = None,
+) -> dict[str, Any]:
+    """The stored notification. ``raw_payload`` is the SNS Message exactly as delivered."""
+    at = iso(event_time(notification, received_at))
+    mid = notification.message_id
+    item: dict[str, Any] = {
+        "pk": event_pk(mid),
+        "sk": EVENT_SK,
+        "type": "event",
+        "message_id": mid,
+        "raw_payload": notification.raw_message,
+        "received_at": iso(received_at),
+        "event_at": at,
+        "gsi1pk": day_pk(at[:10]),
+        "gsi1sk": f"{at}#{mid}",
+        # Event items expire; incidents (the managed record) are kept.
+        "expires_at": int((received_at + timedelta(days=retention_days)).timestamp()),
+    }
+    optional = {
+        "subject": notification.subject,
+        "topic_arn": notification.topic_arn,
+        "problem": notification.problem,
+    }
+    alarm = notification.alarm
+    if alarm is not None:
+        optional.update(
+            alarm_name=alarm.name,
+            state=alarm.state.value,
+            previous_state=alarm.previous_state.value if alarm.previous_state else None,
+            reason=alarm.reason or None,
+            account=alarm.account,
+            region=alarm.region,
+            incident_key=key or incident_key(alarm),
+        )
+    if incident is not None:
+        optional.update(incident_id=incident, incident_action=action)
+        item["gsi2pk"] = incident_pk(incident)
+        item["gsi2sk"] = f"{at}#{mid}"
+    # DynamoDB rejects empty strings in key attributes only, but absent reads better than "".
+    item.update({k: v for k, v in optional.items() if v not in (None, "")})
+    return item
+
+
+def incident_item(
+    alarm: Alarm, *, key: str, incident: str, at: str, message_id: str
+) -> dict[str, Any]:
+    return {
+        "pk": incident_pk(incident),
+        "sk": INCIDENT_SK,
+        "type": "incident",
+        "incident_id": incident,
+        "incident_key": key,
+        "alarm_name": alarm.name,
+        "account": alarm.account or "",
+        "region": alarm.region or "",
+        "status": ACTIVE,
+        "alert_count": 1,
+        "first_seen_at": at,
+        "last_seen_at": at,
+        "last_state": alarm.state.value,
+        "opened_by_message_id": message_id,
+        "gsi1pk": status_pk(ACTIVE),
+        "gsi1sk": f"{at}#{incident}",
+        "gsi2pk": alarm_pk(key),
+        "gsi2sk": at,
+    }
+
+
+def pointer_item(*, key: str, incident: str, first_seen_at: str) -> dict[str, Any]:
+    return {
+        "pk": pointer_pk(key),
+        "sk": POINTER_SK,
+        "type": "open_pointer",
+        "incident_key": key,
+        "incident_id": incident,
+        "first_seen_at": first_seen_at,
+    }
+
+
+def duration_seconds(first_seen_at: str, resolved_at: str) -> int:
+    # Never negative: an OK stamped before the first ALARM (clock skew between regions) is 0 s.
+    seconds = (parse_iso(resolved_at) - parse_iso(first_seen_at)).total_seconds()
+    return max(0, round(seconds))
