@@ -130,7 +130,8 @@ def show_event(path: Path, deliveries: list[Delivery], email_count: list[int]) -
             for sms in d.sms:
                 print(f"    SMS   -> {sms.get('phone_number')}")
                 print(f"      {sms.get('message')}  ({len(str(sms.get('message', '')))} chars)")
-            if d.invocation.ok and d.invocation.result not in (None, {}, []):
+            delivered = d.slack or d.emails or d.sms
+            if d.invocation.ok and not delivered and d.invocation.result not in (None, {}, []):
                 print(
                     f"    {DIM if _colour() else ''}returned {short(d.invocation.result)}"
                     f"{RESET if _colour() else ''}"

@@ -201,21 +201,19 @@ class LocalStack:
                 sqs.delete_message(QueueUrl=queue_url, ReceiptHandle=message["ReceiptHandle"])
 
     def _mark(self) -> tuple[int, int]:
-        data = self.aws.data()
         self.slack.take()
-        return len(data.get("ses", {}).get("Message", [])), len(data.get("sns", {}).get("SMS", []))
+        return len(self.aws.sent_emails()), len(self.aws.sent_sms())
 
     def _delivery(
         self, logical_id: str, invocation: Invocation, event: dict[str, Any], mark: tuple[int, int]
     ) -> Delivery:
-        data = self.aws.data()
         return Delivery(
             function=logical_id,
             invocation=invocation,
             event=event,
             slack=self.slack.take(),
-            emails=list(data.get("ses", {}).get("Message", []))[mark[0] :],
-            sms=list(data.get("sns", {}).get("SMS", []))[mark[1] :],
+            emails=self.aws.sent_emails()[mark[0] :],
+            sms=self.aws.sent_sms()[mark[1] :],
         )
 
     def close(self) -> None:
