@@ -1,0 +1,309 @@
+"""``alert-incidents`` over a history seeded by AlarmHistoryFunction itself (moto over HTTP)."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+from datetime import UTC, datetime
+from typing import Any
+
+import boto3
+import pytest
+from alert_service import cli, incidents
+from conftest import ROOT, load_event
+from test_alarm_history import (
+    CPU_INCIDENT,
+    CPU_KEY,
+    TABLE,
+    LambdaContext,
+    create_history_table,
+    expected_key,
+    load_handler,
+    variant,
+)
+
+ACCOUNT, REGION = "123456789012", "ap-northeast-2"
+ANOMALY = f"INC-20240112073104-{expected_key(ACCOUNT, REGION, 'OTT-DB-CPU-Anomaly')}"
+CONNECTIONS = f"INC-20240112074012-{expected_key(ACCOUNT, REGION, 'OTT-DB-Connections-High')}"
+MEMORY = f"INC-20240112081041-{expected_key(ACCOUNT, REGION, 'OTT-DB-FreeableMemory-Low')}"
+CPU_AGAIN = f"INC-20240114120500-{CPU_KEY}"
+
+# In time order, as SNS would have delivered them (events/README.md timeline).
+SEED = [
+    "cpu_alarm.json",
+    "malformed_json.json",
+    "anomaly_alarm.json",
+    "database_connections_alarm.json",
+    "composite_alarm.json",
+    "metric_math_alarm.json",
+    "cpu_second",  # another CPU ALARM at 07:35 (joins)
+    "cpu_ok.json",
+    "freeable_memory_alarm.json",
+    "insufficient_data.json",
+    "eventbridge_state_change.json",
+    "multi_record.json",
+    "unknown_json.json",
+    "plain_text.json",
+    "empty_message.json",
+]
+
+
+@pytest.fixture
+def seeded(aws: str, monkeypatch: pytest.MonkeyPatch) -> str:
+    create_history_table()
+    monkeypatch.setenv("HISTORY_TABLE_NAME", TABLE)
+    handler = load_handler()
+    for name in SEED:
+        event = (
+            variant("cpu_alarm.json", message_id="m-cpu-second", at="2024-01-12T07:35:00.000+0000")
+            if name == "cpu_second"
+            else load_event(name)
+        )
+        handler(event, LambdaContext())
+    # Operator actions at fixed times, so durations are exact.
+    incidents.acknowledge(
+        CONNECTIONS,
+        by="kim",
+        note="read replica added",
+        now=datetime(2024, 1, 12, 7, 45, tzinfo=UTC),
+    )
+    incidents.resolve(
+        ANOMALY, by="lee", note="batch job", now=datetime(2024, 1, 12, 8, 1, 4, 677000, tzinfo=UTC)
+    )
+    return TABLE
+
+
+def run(capsys: pytest.CaptureFixture[str], *argv: str) -> tuple[int, str, str]:
+    status = cli.main(list(argv))
+    captured = capsys.readouterr()
+    return status, captured.out, captured.err
+
+
+def test_list_open_incidents_newest_first(seeded: str, capsys: pytest.CaptureFixture[str]) -> None:
+    status, out, _ = run(capsys, "list")
+    assert status == 0
+    lines = out.splitlines()
+    assert lines[0].split() == [
+        "INCIDENT",
+        "STATUS",
+        "ALARM",
+        "ALERTS",
+        "FIRST",
+        "SEEN",
+        "(UTC)",
+        "LAST",
+        "SEEN",
+        "TTR",
+    ]
+    assert set(lines[1]) <= {"-", " "}
+    rows = [line.split() for line in lines[2:]]
+    assert [r[0] for r in rows] == [
+        CPU_AGAIN,
+        MEMORY,
+        f"INC-20240112074015-{expected_key(ACCOUNT, REGION, 'OTT-DB-Connection-Usage-High')}",
+        f"INC-20240112074013-{expected_key(ACCOUNT, REGION, 'OTT-DB-Critical')}",
+        CONNECTIONS,
+    ]
+    memory = rows[1]
+    # FreeableMemory: the EventBridge notification of 01-13 joined the 01-12 incident.
+    assert memory[1:4] == ["active", "OTT-DB-FreeableMemory-Low", "2"]
+    assert memory[4:6] == ["2024-01-12", "08:10:41"]
+    assert memory[6:8] == ["2024-01-13", "03:20:41"]
+    assert rows[4][1:4] == ["acknowledged", "OTT-DB-Connections-High", "2"]
+
+
+def test_list_all_with_limit_and_json(seeded: str, capsys: pytest.CaptureFixture[str]) -> None:
+    status, out, _ = run(capsys, "list", "--status", "all", "--json")
+    assert status == 0
+    found = json.loads(out)
+    assert len(found) == 7
+    assert [i["first_seen_at"] for i in found] == sorted(
+        (i["first_seen_at"] for i in found), reverse=True
+    )
+    resolved = {i["incident_id"]: i for i in found if i["status"] == "resolved"}
+    assert set(resolved) == {CPU_INCIDENT, ANOMALY}
+    assert resolved[CPU_INCIDENT]["duration_seconds"] == 1500
+    assert resolved[CPU_INCIDENT]["alert_count"] == 3
+    assert resolved[ANOMALY]["resolved_by"] == "lee"
+    assert not any(k.startswith("gsi") or k in ("pk", "sk") for i in found for k in i)
+
+    status, out, _ = run(capsys, "list", "--status", "resolved", "--limit", "1")
+    rows = out.splitlines()[2:]
+    assert len(rows) == 1
+    assert rows[0].split()[0] == ANOMALY  # newest first: 07:31:04 after 07:30:00
+    assert "30m 00s" in rows[0]
+
+
+def test_show_incident_with_its_events_in_time_order(
+    seeded: str, capsys: pytest.CaptureFixture[str]
+) -> None:
+    status, out, _ = run(capsys, "show", CPU_INCIDENT)
+    assert status == 0
+    assert f"Incident:         {CPU_INCIDENT}" in out
+    assert "Status:           resolved" in out
+    assert "Alerts:           3" in out
+    assert "Resolved:         2024-01-12 07:55:00 by cloudwatch:OK after 25m 00s" in out
+    assert "Notifications (3):" in out
+    table = out.split("Notifications (3):\n", 1)[1].splitlines()
+    assert [r.split()[:4] for r in table[2:]] == [
+        ["2024-01-12", "07:30:00", "ALARM", "opened"],
+        ["2024-01-12", "07:35:00", "ALARM", "joined"],
+        ["2024-01-12", "07:55:00", "OK", "resolved"],
+    ]
+
+    status, out, _ = run(capsys, "show", CPU_INCIDENT, "--json")
+    shown = json.loads(out)
+    assert shown["incident"]["incident_id"] == CPU_INCIDENT
+    events = shown["events"]
+    assert [e["message_id"] for e in events] == [
+        "7b2e4f1a-3c5d-5e6f-8a9b-0c1d2e3f4a5b",
+        "m-cpu-second",
+        "c4d8e2b6-1f3a-5b7c-9d0e-2a4b6c8d0e1f",
+    ]
+    assert events[0]["raw_payload"] == load_event("cpu_alarm.json")["Records"][0]["Sns"]["Message"]
+
+
+def test_show_unknown_incident_fails_cleanly(
+    seeded: str, capsys: pytest.CaptureFixture[str]
+) -> None:
+    status, out, err = run(capsys, "show", "INC-19990101000000-0000000000000000")
+    assert status == 1
+    assert out == ""
+    assert "no incident INC-19990101000000-0000000000000000" in err
+
+
+def test_acknowledge_records_who_when_and_note(
+    seeded: str, capsys: pytest.CaptureFixture[str]
+) -> None:
+    status, out, _ = run(capsys, "ack", MEMORY, "--by", "park", "--note", "watching swap")
+    assert status == 0
+    assert out.startswith(f"{MEMORY} acknowledged by park at ")
+    item = incidents.get_incident(MEMORY)
+    assert item is not None
+    assert item["status"] == "acknowledged"
+    assert item["acknowledged_by"] == "park"
+    assert item["ack_note"] == "watching swap"
+    acked = datetime.fromisoformat(item["acknowledged_at"].replace("Z", "+00:00"))
+    assert abs((datetime.now(UTC) - acked).total_seconds()) < 60
+    _, out, _ = run(capsys, "show", MEMORY)
+    assert "Acknowledged:     park at " in out
+    assert "Ack note:         watching swap" in out
+
+    # Twice, or after the resolve: refused, saying why.
+    status, _, err = run(capsys, "ack", MEMORY, "--by", "choi")
+    assert status == 1
+    assert "already acknowledged by park" in err
+    status, _, err = run(capsys, "ack", CPU_INCIDENT, "--by", "choi")
+    assert status == 1
+    assert "already resolved" in err
+
+
+def test_manual_resolve_clears_the_open_pointer(
+    seeded: str, capsys: pytest.CaptureFixture[str]
+) -> None:
+    status, out, _ = run(capsys, "resolve", CPU_AGAIN, "--by", "kim", "--note", "false alarm")
+    assert status == 0
+    assert out.startswith(f"{CPU_AGAIN} resolved by kim at ")
+    item = incidents.get_incident(CPU_AGAIN)
+    assert item is not None
+    assert (item["status"], item["resolved_by"], item["resolve_note"]) == (
+        "resolved",
+        "kim",
+        "false alarm",
+    )
+    assert item["duration_seconds"] > 0
+    pointer = boto3.client("dynamodb").get_item(
+        TableName=TABLE, Key={"pk": {"S": f"OPEN#{CPU_KEY}"}, "sk": {"S": "OPEN"}}
+    )
+    assert "Item" not in pointer
+
+    # The alarm's next ALARM opens a new incident; a late OK no longer resolves anything.
+    handler = load_handler()
+    nxt = variant("cpu_alarm.json", message_id="m-next", at="2024-01-20T00:00:00.000+0000")
+    assert handler(nxt, LambdaContext())["stored"] == {"m-next": "opened"}
+    ok = variant("cpu_ok.json", message_id="m-ok-old", at="2024-01-14T13:00:00.000+0000")
+    assert handler(ok, LambdaContext())["stored"] == {"m-ok-old": "stored"}
+
+    status, _, err = run(capsys, "resolve", CPU_AGAIN, "--by", "kim")
+    assert status == 1
+    assert "already resolved by kim" in err
+
+
+def test_summary_of_a_day(seeded: str, capsys: pytest.CaptureFixture[str]) -> None:
+    status, out, _ = run(capsys, "summary", "--since", "2024-01-12", "--until", "2024-01-12")
+    assert status == 0
+    assert "Period (UTC):          2024-01-12 .. 2024-01-12" in out
+    assert "Incidents opened:      6 (active 3, acknowledged 1, resolved 2)" in out
+    assert "Notifications:         10 (ALARM 7, INSUFFICIENT_DATA 1, OK 1, unparsed 1)" in out
+    assert "Mean time to resolve:  27m 30s" in out  # (1500 s + 1800 s) / 2
+    assert "p90 time to resolve:   30m 00s" in out
+    noisy = out.split("Noisiest alarms:\n", 1)[1].splitlines()
+    assert noisy[2].split() == ["OTT-DB-CPU-Utilization-High", "4", "1"]
+    assert len(noisy) == 2 + 5
+
+
+def test_summary_json_over_several_days(seeded: str, capsys: pytest.CaptureFixture[str]) -> None:
+    status, out, _ = run(
+        capsys, "summary", "--since", "2024-01-12", "--until", "2024-01-15", "--json"
+    )
+    assert status == 0
+    report = json.loads(out)
+    assert report["incidents"] == 7
+    assert report["notifications"] == 17
+    assert report["resolved"] == 2
+    assert report["mean_time_to_resolve_seconds"] == 1650
+    assert report["p90_time_to_resolve_seconds"] == 1800
+    top = report["noisiest_alarms"][0]
+    assert top == {"alarm_name": "OTT-DB-CPU-Utilization-High", "notifications": 5, "incidents": 2}
+
+    status, _, err = run(capsys, "summary", "--since", "2024-01-15", "--until", "2024-01-12")
+    assert status == 1
+    assert "before --since" in err
+
+
+def test_table_flag_and_missing_table(
+    seeded: str, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.delenv("HISTORY_TABLE_NAME")
+    status, _, err = run(capsys, "list")
+    assert status == 2
+    assert "HISTORY_TABLE_NAME" in err
+    status, out, _ = run(capsys, "list", "--table", TABLE, "--status", "acknowledged")
+    assert status == 0
+    assert CONNECTIONS in out
+
+
+def test_cli_never_scans(seeded: str, capsys: pytest.CaptureFixture[str]) -> None:
+    from alert_service import clients
+
+    calls: list[str] = []
+    clients.client("dynamodb").meta.events.register(
+        "before-call.dynamodb", lambda model, **_: calls.append(model.name)
+    )
+    for argv in (
+        ["list", "--status", "all"],
+        ["show", CPU_INCIDENT],
+        ["summary", "--since", "2024-01-12", "--until", "2024-01-15"],
+    ):
+        assert cli.main(argv) == 0
+    capsys.readouterr()
+    assert set(calls) <= {"Query", "GetItem"}
+    assert "Query" in calls
+
+
+def test_console_script_runs(seeded: str, monkeypatch: pytest.MonkeyPatch) -> None:
+    # The installed entry point, in a fresh process, against the same local endpoint.
+    script = ROOT / ".venv" / "bin" / "alert-incidents"
+    command: list[Any] = (
+        [str(script)] if script.exists() else [sys.executable, "-m", "alert_service.cli"]
+    )
+    result = subprocess.run(  # noqa: S603 - fixed arguments
+        [*command, "list", "--status", "resolved", "--json"],
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=False,
+    )
+    assert result.returncode == 0, result.stderr
+    assert {i["incident_id"] for i in json.loads(result.stdout)} == {CPU_INCIDENT, ANOMALY}
