@@ -18,8 +18,10 @@ import time
 from collections.abc import Iterable
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any
 
+from local import TEMPLATE
 from local.aws import FunctionSpec, LocalAws, Template
 from local.runtime import Invocation, Worker
 from local.slack import LocalSlack, SlackPost
@@ -51,8 +53,9 @@ class LocalStack:
         parameters: dict[str, str] | None = None,
         functions: Iterable[str] | None = None,
         start_workers: bool = True,
+        template_path: Path = TEMPLATE,
     ) -> None:
-        self.template = Template(parameters={**DEMO_PARAMETERS, **(parameters or {})})
+        self.template = Template(template_path, {**DEMO_PARAMETERS, **(parameters or {})})
         specs = self.template.functions()
         if functions is not None:
             wanted = set(functions)

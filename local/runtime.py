@@ -22,6 +22,7 @@ from __future__ import annotations
 
 import json
 import os
+import select
 import subprocess
 import sys
 import threading
@@ -36,6 +37,8 @@ from local.aws import FunctionSpec
 RUNTIME_VENV = ROOT / ".venv-runtime"
 RUNTIME_PYTHON = RUNTIME_VENV / "bin" / "python"
 WORKER_SCRIPT = Path(__file__).with_name("_worker.py")
+# Lambda gives an init 10 s; a cold interpreter on a busy 2-core machine gets more.
+INIT_TIMEOUT_S = 60.0
 
 
 class RuntimeMissing(RuntimeError):
@@ -196,10 +199,16 @@ class Worker:
                 self._proc.stdin.flush()
             except BrokenPipeError:
                 return Invocation(False, error_type="WorkerDied", error_message=self._died())
-            return Invocation.from_answer(self._read())
+            # The function's own Timeout, plus slack for a loaded machine.
+            return Invocation.from_answer(self._read(self.spec.timeout + 10))
 
-    def _read(self) -> dict[str, Any]:
+    def _read(self, timeout: float = INIT_TIMEOUT_S) -> dict[str, Any]:
         assert self._proc.stdout is not None
+        ready, _, _ = select.select([self._proc.stdout], [], [], timeout)
+        if not ready:  # Lambda would stop the invocation at its timeout; so do we
+            self._proc.kill()
+            message = f"{self.spec.logical_id} did not answer within {timeout:.0f} s"
+            return {"ok": False, "error": {"type": "TimedOut", "message": message}}
         line = self._proc.stdout.readline()
         if not line:
             return {"ok": False, "error": {"type": "WorkerDied", "message": self._died()}}
