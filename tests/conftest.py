@@ -17,7 +17,8 @@ import pytest
 
 ROOT = Path(__file__).resolve().parent.parent
 EVENTS_DIR = ROOT / "events"
-FIXTURES_DIR = ROOT.parent / "shared" / "fixtures" / "cloudwatch"
+# Real CloudWatch payloads (public samples, see tests/fixtures/cloudwatch/SOURCES.md).
+FIXTURES_DIR = ROOT / "tests" / "fixtures" / "cloudwatch"
 REGION = "ap-northeast-2"
 
 # The shared package as the layer ships it (also installed editable in .venv; this keeps tests
