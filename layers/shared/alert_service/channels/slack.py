@@ -92,9 +92,9 @@ class SlackWebhook:
             response = self._session.post(
                 url, json=payload, timeout=TIMEOUTS, allow_redirects=False
             )
-        except requests.Timeout as error:
+        except requests.ReadTimeout:
             # Not retried here: after a read timeout Slack may have posted the message.
-            raise _error(f"Slack did not answer in time ({type(error).__name__})", True) from None
+            raise _error("Slack did not answer in time (ReadTimeout)", True) from None
         except requests.RequestException as error:
             # The exception's text holds the URL's path ("Max retries exceeded with url: /services/
             # ..."), which redact_url cannot spot: keep only the kind of failure, drop the original.
