@@ -54,7 +54,6 @@ def moto_endpoint() -> Iterator[str]:
 def aws(moto_endpoint: str, monkeypatch: pytest.MonkeyPatch) -> Iterator[str]:
     """Point boto3 at the local endpoint with a clean moto state and fresh clients and caches."""
     import requests
-
     from alert_service import clients, config, delivery
 
     requests.post(f"{moto_endpoint}/moto-api/reset", timeout=10)

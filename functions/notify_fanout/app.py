@@ -36,6 +36,7 @@ def handler(event: dict[str, Any], context: Any) -> dict[str, int]:
     # Cached per process: the first invocation checks the configuration, and a bad value fails it
     # with ConfigurationError naming the variable and the (masked) entry.
     settings = config.fanout_settings()
+    delivery.register_lambda_context(context)
     display = config.display_settings()
     outcome: Counter[tuple[str, str]] = Counter()
     failures: list[str] = []

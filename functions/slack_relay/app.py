@@ -33,6 +33,7 @@ def handler(event: dict[str, Any], context: Any) -> dict[str, int]:
     # Added per invocation (flushing clears it): default dimensions would also stamp the ColdStart
     # metric, and Powertools shares them between every Metrics object of the process.
     metrics.add_dimension(name="channel", value="slack")
+    delivery.register_lambda_context(context)
     failures: list[str] = []
     delivered = 0
     for notification in parse.notifications(event):

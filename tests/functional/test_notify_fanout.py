@@ -47,6 +47,9 @@ class LambdaContext:
     invoked_function_arn: str = f"arn:aws:lambda:{REGION}:{ACCOUNT}:function:NotifyFanoutFunction"
     aws_request_id: str = "00000000-0000-0000-0000-000000000000"
 
+    def get_remaining_time_in_millis(self) -> int:
+        return 30_000
+
 
 CONTEXT = LambdaContext()
 

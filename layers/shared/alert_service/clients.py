@@ -13,7 +13,7 @@ from typing import Any
 
 @cache
 def client(service: str) -> Any:
-    import boto3  # noqa: PLC0415 - deliberately lazy, see module docstring
+    import boto3  # deliberately lazy, see module docstring
 
     return boto3.session.Session().client(service)
 

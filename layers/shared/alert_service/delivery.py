@@ -22,17 +22,29 @@ RECORD_TTL_SECONDS = 15 * 24 * 3600
 
 
 @cache
-def _store_and_config() -> tuple[Any, Any]:
-    # Imported on first delivery: the persistence layer makes a boto3 client when built (~140 ms).
-    from aws_lambda_powertools.utilities.idempotency import (  # noqa: PLC0415
-        DynamoDBPersistenceLayer,
-        IdempotencyConfig,
-    )
+def _config() -> Any:
+    from aws_lambda_powertools.utilities.idempotency import IdempotencyConfig
 
-    store = DynamoDBPersistenceLayer(
+    return IdempotencyConfig(expires_after_seconds=RECORD_TTL_SECONDS)
+
+
+@cache
+def _store() -> Any:
+    # Made on first delivery: the persistence layer makes a boto3 client when built (~140 ms).
+    from aws_lambda_powertools.utilities.idempotency import DynamoDBPersistenceLayer
+
+    return DynamoDBPersistenceLayer(
         table_name=required("IDEMPOTENCY_TABLE_NAME"), boto3_client=clients.client("dynamodb")
     )
-    return store, IdempotencyConfig(expires_after_seconds=RECORD_TTL_SECONDS)
+
+
+def register_lambda_context(context: Any) -> None:
+    """Call first in a handler: an in-progress claim then expires with the invocation.
+
+    Without it a claim made by an invocation that timed out or crashed mid-send would block every
+    retry (IdempotencyAlreadyInProgressError) until the record's 15-day expiry: the alert is lost.
+    """
+    _config().register_lambda_context(context)
 
 
 def deliver_once(channel: str, message_id: str, recipient: str, send: Callable[[], None]) -> bool:
@@ -41,9 +53,8 @@ def deliver_once(channel: str, message_id: str, recipient: str, send: Callable[[
     ``recipient`` is part of the key only as given: pass an opaque id (e.g. a hash or an index),
     never something secret, since it is hashed but also shapes logs of the idempotency utility.
     """
-    from aws_lambda_powertools.utilities.idempotency import idempotent_function  # noqa: PLC0415
+    from aws_lambda_powertools.utilities.idempotency import idempotent_function
 
-    store, config = _store_and_config()
     sent = False
 
     def deliver(delivery: dict[str, str]) -> dict[str, bool]:
@@ -52,11 +63,12 @@ def deliver_once(channel: str, message_id: str, recipient: str, send: Callable[[
         sent = True
         return {"delivered": True}
 
-    idempotent_function(data_keyword_argument="delivery", persistence_store=store, config=config)(
-        deliver
-    )(delivery={"channel": channel, "message_id": message_id, "recipient": recipient})
+    idempotent_function(
+        data_keyword_argument="delivery", persistence_store=_store(), config=_config()
+    )(deliver)(delivery={"channel": channel, "message_id": message_id, "recipient": recipient})
     return sent
 
 
 def reset() -> None:
-    _store_and_config.cache_clear()
+    _store.cache_clear()
+    _config.cache_clear()
