@@ -36,12 +36,12 @@ $(RUNTIME_STAMP): | $(STAMP)
 	$(RUNTIME_VENV)/bin/python -I -c "import boto3" # fail here, not later, if the install broke
 	touch $(RUNTIME_STAMP)
 
-# sam build, then precompile the layer and functions: Lambda cannot write __pycache__ into /opt or
-# /var/task, so without this every cold start compiles every imported module (TIPS.md: ~25% of init).
-# unchecked-hash because zip keeps 2-second mtimes, which would invalidate timestamp-based pycs.
+# sam build (--cached: the layer's pip install is redone only when its requirements change), then
+# scripts/optimize_build.py: drop the Powertools parts no function imports and precompile the rest
+# (Lambda cannot write __pycache__, so otherwise every cold start compiles every module).
 build: $(STAMP)
-	$(SAM) build --parallel
-	$(PY) -m compileall -q --invalidation-mode unchecked-hash $(BUILD_DIR)
+	$(SAM) build --parallel --cached
+	$(PY) scripts/optimize_build.py $(BUILD_DIR)
 
 demo: build $(RUNTIME_STAMP)
 	$(PY) -m local.demo
@@ -97,5 +97,5 @@ bench: build
 	$(PY) -m bench
 
 clean:
-	rm -rf .aws-sam $(VENV) .pytest_cache .ruff_cache .hypothesis demo-output
+	rm -rf .aws-sam $(VENV) .venv-runtime* .venv-checkov .pytest_cache .ruff_cache .hypothesis demo-output
 	find . -name __pycache__ -type d -prune -exec rm -rf {} +
