@@ -93,6 +93,15 @@ deploy: build
 deploy-prod: build
 	$(SAM) deploy --config-env prod
 
+# Send failed notifications back through a function once the cause is fixed (README: replay).
+# Each message is deleted only after its invocation succeeded; the functions deliver once per SNS
+# MessageId, so replaying never repeats a delivery. FN may be left out for a failure queue (each
+# record names its function); an SNS dead-letter queue needs it. Uses your AWS credentials.
+#   make replay QUEUE=<queue url> [FN=<function name>] [DRY_RUN=1] [MAX=<n>]
+replay: $(STAMP)
+	@test -n "$(QUEUE)" || { echo "usage: make replay QUEUE=<queue url> [FN=<function name>] [DRY_RUN=1] [MAX=<n>]"; exit 2; }
+	$(VENV)/bin/alert-replay --queue-url '$(QUEUE)' $(if $(FN),--function '$(FN)') $(if $(filter-out 0,$(DRY_RUN)),--dry-run) $(if $(MAX),--max $(MAX))
+
 bench: build
 	$(PY) -m bench
 
