@@ -15,7 +15,7 @@ Error messages from SES can contain addresses, so only the error code and masked
 from __future__ import annotations
 
 from alert_service import clients
-from alert_service.channels import DeliveryError
+from alert_service.channels import aws_errors
 from alert_service.redact import mask_email
 from alert_service.render.email import Email
 
@@ -34,9 +34,7 @@ _CHARSET = "UTF-8"
 
 def send(sender: str, recipient: str, mail: Email) -> str:
     """Send ``mail`` to one ``recipient``; returns SES's message id."""
-    from botocore.exceptions import BotoCoreError, ClientError  # lazily, as boto3 (clients.py)
-
-    try:
+    with aws_errors("SES", f"mail to {mask_email(recipient)}", _RETRYABLE_CODES):
         response = clients.client("sesv2").send_email(
             FromEmailAddress=sender,
             Destination={"ToAddresses": [recipient]},
@@ -50,16 +48,4 @@ def send(sender: str, recipient: str, mail: Email) -> str:
                 }
             },
         )
-    except ClientError as error:
-        code = error.response.get("Error", {}).get("Code", "Unknown")
-        status = error.response.get("ResponseMetadata", {}).get("HTTPStatusCode", 0)
-        raise DeliveryError(
-            f"SES refused mail to {mask_email(recipient)}: {code} (HTTP {status})",
-            retryable=code in _RETRYABLE_CODES or status >= 500,
-        ) from None  # the cause's text may hold the addresses
-    except BotoCoreError as error:
-        raise DeliveryError(
-            f"SES unreachable for mail to {mask_email(recipient)}: {type(error).__name__}",
-            retryable=True,
-        ) from None
     return str(response.get("MessageId", ""))

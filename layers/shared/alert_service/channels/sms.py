@@ -11,7 +11,7 @@ or an opted-out number cannot. Only the error code and the masked number leave t
 from __future__ import annotations
 
 from alert_service import clients
-from alert_service.channels import DeliveryError
+from alert_service.channels import aws_errors
 from alert_service.redact import mask_phone
 
 _RETRYABLE_CODES = frozenset(
@@ -29,9 +29,7 @@ _RETRYABLE_CODES = frozenset(
 
 def send(number: str, message: str) -> str:
     """Publish ``message`` to the E.164 ``number``; returns SNS's message id."""
-    from botocore.exceptions import BotoCoreError, ClientError  # lazily, as boto3 (clients.py)
-
-    try:
+    with aws_errors("SNS", f"SMS to {mask_phone(number)}", _RETRYABLE_CODES):
         response = clients.client("sns").publish(
             PhoneNumber=number,
             Message=message,
@@ -39,16 +37,4 @@ def send(number: str, message: str) -> str:
                 "AWS.SNS.SMS.SMSType": {"DataType": "String", "StringValue": "Transactional"}
             },
         )
-    except ClientError as error:
-        code = error.response.get("Error", {}).get("Code", "Unknown")
-        status = error.response.get("ResponseMetadata", {}).get("HTTPStatusCode", 0)
-        raise DeliveryError(
-            f"SNS refused SMS to {mask_phone(number)}: {code} (HTTP {status})",
-            retryable=code in _RETRYABLE_CODES or status >= 500,
-        ) from None  # the cause's text may hold the number
-    except BotoCoreError as error:
-        raise DeliveryError(
-            f"SNS unreachable for SMS to {mask_phone(number)}: {type(error).__name__}",
-            retryable=True,
-        ) from None
     return str(response.get("MessageId", ""))
