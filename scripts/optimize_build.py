@@ -63,7 +63,7 @@ def main(argv: list[str]) -> int:
         return 1
     removed = prune(layer_python)
     ok = all(precompile(path) for path in sorted(build.iterdir()) if path.is_dir())
-    print(f"optimized {build}: pruned {removed} unused Powertools packages, precompiled all modules")
+    print(f"optimized {build}: pruned {removed} unused Powertools packages, precompiled the rest")
     return 0 if ok else 1
 
 

@@ -6,11 +6,15 @@ configuration (AWS_ENDPOINT_URL), so what they assert is what a deployed functio
 
 from __future__ import annotations
 
+import importlib.util
 import json
 import logging
 import sys
+import uuid
 from collections.abc import Iterator
+from dataclasses import dataclass, field
 from pathlib import Path
+from types import ModuleType
 from typing import Any
 
 import pytest
@@ -36,6 +40,35 @@ def fixture_paths() -> list[Path]:
 
 def load_event(name: str) -> dict[str, Any]:
     return json.loads((EVENTS_DIR / name).read_text(encoding="utf-8"))
+
+
+def load_function(name: str) -> ModuleType:
+    """Load ``functions/<name>/app.py`` under a unique name (every function module is ``app``)."""
+    spec = importlib.util.spec_from_file_location(
+        f"{name}_app_{uuid.uuid4().hex}", ROOT / "functions" / name / "app.py"
+    )
+    assert spec is not None
+    assert spec.loader is not None
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+@dataclass
+class FakeLambdaContext:
+    """What the handlers and Powertools read from Lambda's context object."""
+
+    function_name: str = "alert-service-test"
+    memory_limit_in_mb: int = 256
+    aws_request_id: str = field(default_factory=lambda: str(uuid.uuid4()))
+    function_version: str = "$LATEST"
+
+    @property
+    def invoked_function_arn(self) -> str:
+        return f"arn:aws:lambda:{REGION}:123456789012:function:{self.function_name}"
+
+    def get_remaining_time_in_millis(self) -> int:
+        return 30_000
 
 
 @pytest.fixture(scope="session")

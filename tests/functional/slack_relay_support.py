@@ -2,17 +2,16 @@
 
 from __future__ import annotations
 
-import importlib.util
 import io
 import json
-import uuid
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 from types import ModuleType
 from typing import Any
 
+from conftest import FakeLambdaContext, load_function
+
 ROOT = Path(__file__).resolve().parents[2]
-HANDLER_PATH = ROOT / "functions" / "slack_relay" / "app.py"
 SECRET_ID = "ott/slack/webhook"
 # The path of a webhook URL is its credential: these tokens must never show up in any output.
 WEBHOOK_TOKEN = "x0FAKEw3bh00kT0k3nAAAA"
@@ -23,27 +22,7 @@ SECRET_TOKENS = (WEBHOOK_TOKEN, ROTATED_TOKEN)
 
 
 def load_handler_module() -> ModuleType:
-    """Every function's module is ``app.py``: load this one by path under a unique name."""
-    name = f"slack_relay_app_{uuid.uuid4().hex}"
-    spec = importlib.util.spec_from_file_location(name, HANDLER_PATH)
-    assert spec is not None
-    assert spec.loader is not None
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
-
-
-@dataclass
-class FakeContext:
-    function_name: str = "ott-alert-service-slack-relay"
-    memory_limit_in_mb: int = 256
-    invoked_function_arn: str = (
-        "arn:aws:lambda:ap-northeast-2:123456789012:function:ott-alert-service-slack-relay"
-    )
-    aws_request_id: str = field(default_factory=lambda: str(uuid.uuid4()))
-
-    def get_remaining_time_in_millis(self) -> int:
-        return 30_000
+    return load_function("slack_relay")
 
 
 def with_message_id(event: dict[str, Any], message_id: str) -> dict[str, Any]:
@@ -75,7 +54,7 @@ class Relay:
         return self.server.url_for(path)
 
     def invoke(self, event: dict[str, Any]) -> Any:
-        return self.module.handler(event, FakeContext())
+        return self.module.handler(event, FakeLambdaContext("ott-alert-service-slack-relay"))
 
     def posts(self) -> list[tuple[str, dict[str, Any]]]:
         """Every request Slack received, in order: (path, JSON body)."""

@@ -8,20 +8,18 @@ from __future__ import annotations
 
 import copy
 import hashlib
-import importlib.util
 import json
 import math
 import threading
 import time
 from collections import Counter
 from collections.abc import Callable
-from dataclasses import dataclass
 from typing import Any
 
 import boto3
 import pytest
 from boto3.dynamodb.types import TypeDeserializer
-from conftest import ROOT, load_event
+from conftest import ROOT, FakeLambdaContext, load_event, load_function
 
 TABLE = "alert-service-history"
 CPU_ALARM_NAME = "OTT-DB-CPU-Utilization-High"
@@ -37,21 +35,7 @@ CPU_INCIDENT = f"INC-20240112073000-{CPU_KEY}"
 
 
 def load_handler() -> Callable[[dict[str, Any], Any], dict[str, Any]]:
-    path = ROOT / "functions" / "alarm_history" / "app.py"
-    spec = importlib.util.spec_from_file_location("alarm_history_app", path)
-    assert spec is not None
-    assert spec.loader is not None
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module.handler
-
-
-@dataclass
-class LambdaContext:
-    function_name: str = "alarm-history"
-    memory_limit_in_mb: int = 256
-    invoked_function_arn: str = "arn:aws:lambda:ap-northeast-2:123456789012:function:alarm-history"
-    aws_request_id: str = "test-request"
+    return load_function("alarm_history").handler
 
 
 def create_history_table(name: str = TABLE) -> None:
@@ -96,7 +80,7 @@ def history_table(aws: str, monkeypatch: pytest.MonkeyPatch) -> str:
 @pytest.fixture
 def handler(history_table: str) -> Callable[[dict[str, Any]], dict[str, Any]]:
     fn = load_handler()
-    return lambda event: fn(event, LambdaContext())
+    return lambda event: fn(event, FakeLambdaContext("alarm-history"))
 
 
 # --- helpers ---------------------------------------------------------------------------------

@@ -11,12 +11,11 @@ from typing import Any
 import boto3
 import pytest
 from alert_service import cli, incidents
-from conftest import ROOT, load_event
+from conftest import ROOT, FakeLambdaContext, load_event
 from test_alarm_history import (
     CPU_INCIDENT,
     CPU_KEY,
     TABLE,
-    LambdaContext,
     create_history_table,
     expected_key,
     load_handler,
@@ -60,7 +59,7 @@ def seeded(aws: str, monkeypatch: pytest.MonkeyPatch) -> str:
             if name == "cpu_second"
             else load_event(name)
         )
-        handler(event, LambdaContext())
+        handler(event, FakeLambdaContext("alarm-history"))
     # Operator actions at fixed times, so durations are exact.
     incidents.acknowledge(
         CONNECTIONS,
@@ -221,9 +220,9 @@ def test_manual_resolve_clears_the_open_pointer(
     # The alarm's next ALARM opens a new incident; a late OK no longer resolves anything.
     handler = load_handler()
     nxt = variant("cpu_alarm.json", message_id="m-next", at="2024-01-20T00:00:00.000+0000")
-    assert handler(nxt, LambdaContext())["stored"] == {"m-next": "opened"}
+    assert handler(nxt, FakeLambdaContext("alarm-history"))["stored"] == {"m-next": "opened"}
     ok = variant("cpu_ok.json", message_id="m-ok-old", at="2024-01-14T13:00:00.000+0000")
-    assert handler(ok, LambdaContext())["stored"] == {"m-ok-old": "stored"}
+    assert handler(ok, FakeLambdaContext("alarm-history"))["stored"] == {"m-ok-old": "stored"}
 
     status, _, err = run(capsys, "resolve", CPU_AGAIN, "--by", "kim")
     assert status == 1

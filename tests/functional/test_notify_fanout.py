@@ -3,13 +3,10 @@
 from __future__ import annotations
 
 import copy
-import importlib.util
 import json
 import sys
 from collections.abc import Callable
-from dataclasses import dataclass
 from pathlib import Path
-from types import ModuleType
 from typing import Any
 
 import boto3
@@ -18,40 +15,15 @@ from alert_service import clients, parse
 from alert_service.channels import DeliveriesFailed
 from alert_service.config import ConfigurationError
 from alert_service.render import sms
-from conftest import REGION, ROOT, event_paths, load_event
+from conftest import REGION, FakeLambdaContext, event_paths, load_event, load_function
 
 ACCOUNT = "123456789012"  # moto's default account
 SENDER = "OTT Alerts <alerts@ott.example.com>"
 CPU_ALARM_ID = "7b2e4f1a-3c5d-5e6f-8a9b-0c1d2e3f4a5b"
 
 
-def load_app() -> ModuleType:
-    # Loaded by path under its own name: every function's module is called "app".
-    path = ROOT / "functions" / "notify_fanout" / "app.py"
-    spec = importlib.util.spec_from_file_location("notify_fanout_app", path)
-    assert spec is not None
-    assert spec.loader is not None
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
-
-
-app = load_app()
-
-
-@dataclass
-class LambdaContext:
-    function_name: str = "NotifyFanoutFunction"
-    function_version: str = "$LATEST"
-    memory_limit_in_mb: int = 256
-    invoked_function_arn: str = f"arn:aws:lambda:{REGION}:{ACCOUNT}:function:NotifyFanoutFunction"
-    aws_request_id: str = "00000000-0000-0000-0000-000000000000"
-
-    def get_remaining_time_in_millis(self) -> int:
-        return 30_000
-
-
-CONTEXT = LambdaContext()
+app = load_function("notify_fanout")
+CONTEXT = FakeLambdaContext("NotifyFanoutFunction")
 
 
 def sent_mail() -> list[Any]:

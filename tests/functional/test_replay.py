@@ -10,7 +10,6 @@ on the failure queue; the SNS dead-letter shape comes from moto's own SNS -> SQS
 from __future__ import annotations
 
 import contextlib
-import importlib.util
 import io
 import json
 import traceback
@@ -27,10 +26,10 @@ from alert_service import clients, replay, secrets
 from alert_service.channels import DeliveriesFailed
 from botocore.response import StreamingBody
 from botocore.stub import Stubber
-from conftest import load_event
+from conftest import FakeLambdaContext, load_event, load_function
 
 ROOT = Path(__file__).resolve().parents[2]
-HANDLER_PATH = ROOT / "functions" / "slack_relay" / "app.py"
+
 ACCOUNT = "123456789012"
 REGION = "ap-northeast-2"
 FUNCTION_NAME = "alert-service-slack-relay"
@@ -43,30 +42,13 @@ ALARM_NAME = "OTT-DB-CPU-Utilization-High"
 CPU_ALARM_ID = "7b2e4f1a-3c5d-5e6f-8a9b-0c1d2e3f4a5b"
 
 
-@dataclass
-class FakeContext:
-    function_name: str = FUNCTION_NAME
-    memory_limit_in_mb: int = 256
-    invoked_function_arn: str = FUNCTION_ARN
-    aws_request_id: str = field(default_factory=lambda: str(uuid.uuid4()))
-
-    def get_remaining_time_in_millis(self) -> int:
-        return 30_000
-
-
 @pytest.fixture(scope="module")
 def relay_app() -> Iterator[ModuleType]:
     """functions/slack_relay/app.py, loaded by path (every function's module is ``app``)."""
     with pytest.MonkeyPatch.context() as env:
         env.setenv("POWERTOOLS_SERVICE_NAME", "slack-relay")
         env.setenv("POWERTOOLS_METRICS_NAMESPACE", "AlertService")
-        spec = importlib.util.spec_from_file_location(
-            f"replay_relay_{uuid.uuid4().hex}", HANDLER_PATH
-        )
-        assert spec is not None
-        assert spec.loader is not None
-        module = importlib.util.module_from_spec(spec)
-        spec.loader.exec_module(module)
+        module = load_function("slack_relay")
     yield module
     module.webhook.close()
 
@@ -81,7 +63,7 @@ class Setup:
 
     def run_handler(self, event: dict[str, Any]) -> Any:
         with contextlib.redirect_stdout(self.handler_output):
-            return self.app.handler(event, FakeContext())
+            return self.app.handler(event, FakeLambdaContext(FUNCTION_NAME))
 
     def invoker(self, function: str, event: dict[str, Any]) -> None:
         """What ``lambda.invoke`` does in AWS, done in-process: a raise is a FunctionError."""
