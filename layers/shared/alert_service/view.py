@@ -65,6 +65,10 @@ class View:
     threshold_text: str
     observed_text: str | None
     message_id: str
+    # ">=", ">", "<" or "<=" for a static threshold; None for a band, a composite rule, a notice or
+    # an alarm whose comparison is unknown (EventBridge events carry none). Lets a channel set the
+    # observed value against the threshold without parsing the condition field's text.
+    comparison_symbol: str | None = None
 
     def field(self, key: str) -> Field | None:
         return next((f for f in self.fields if f.key == key), None)
@@ -138,6 +142,7 @@ def _alarm_view(notification: Notification, alarm: Alarm, settings: DisplaySetti
         threshold_text=threshold,
         observed_text=observed,
         message_id=notification.message_id,
+        comparison_symbol=_comparison_symbol(alarm),
     )
 
 
@@ -178,6 +183,7 @@ def _notice_view(notification: Notification, settings: DisplaySettings) -> View:
         threshold_text="-",
         observed_text=None,
         message_id=notification.message_id,
+        comparison_symbol=None,
     )
 
 
@@ -194,6 +200,12 @@ def _metric_and_threshold(alarm: Alarm, unit: str | None, loc: str) -> tuple[str
         label = alarm.expression_label
         return (f"{label} ({expression})" if label else expression), threshold
     return alarm.metric_name or "-", threshold
+
+
+def _comparison_symbol(alarm: Alarm) -> str | None:
+    if alarm.kind in (AlarmKind.COMPOSITE, AlarmKind.ANOMALY):
+        return None
+    return _COMPARISON_SYMBOLS.get(alarm.comparison or "")
 
 
 def _condition(alarm: Alarm, unit: str | None, loc: str) -> str | None:
@@ -236,5 +248,7 @@ def console_url(alarm: Alarm) -> str | None:
     region = alarm.region
     return (
         f"https://{region}.console.aws.amazon.com/cloudwatch/home?region={region}"
-        f"#alarmsV2:alarm/{quote(alarm.name, safe='')}"
+        # errors="replace": a lone surrogate (a JSON "\\ud800" escape) cannot be UTF-8 encoded; it
+        # becomes "?" rather than an exception that would lose the whole notification.
+        f"#alarmsV2:alarm/{quote(alarm.name, safe='', errors='replace')}"
     )

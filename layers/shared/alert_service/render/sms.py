@@ -4,7 +4,8 @@ One SMS segment holds 160 GSM-7 characters, or 70 UCS-2 characters as soon as a 
 is outside the GSM 03.38 alphabet (any Korean does): 3GPP TS 23.038 §6.2.1 (7-bit default
 alphabet) and §6.2.1.1 (extension table, each character sent as ESC + code, so it counts twice);
 docs.aws.amazon.com/sms-voice/latest/userguide/sms-limitations-character.html gives the same
-limits for SNS. Content, in order: state, alarm name, value against threshold, time
+limits for SNS; a character outside the Basic Multilingual Plane (an emoji) is a surrogate pair,
+two of the 70 UTF-16 units. Content, in order: state, alarm name, value against threshold, time
 (``[ALARM] OTT-DB-CPU-Utilization-High 87.43% >= 80% 16:30 KST``). Only the name is shortened:
 state, value and time always fit.
 """
@@ -43,7 +44,9 @@ GSM_ELLIPSIS: Final = "..."
 MAX_VALUE_CHARS: Final = 24
 
 _SPACES = re.compile(r"\s+")
-_COMPARISON = re.compile(r"(>=|<=|>|<) ")
+# C0 and C1 controls (line breaks, tabs, NUL, ESC...) have no place in a one-line SMS.
+_CONTROLS = re.compile(r"[\x00-\x1f\x7f-\x9f]")
+_LONE_SURROGATES = re.compile(r"[\ud800-\udfff]")
 
 
 def is_gsm(message: str) -> bool:
@@ -59,7 +62,7 @@ def segment_cost(message: str) -> tuple[int, int, str]:
             GSM_SEGMENT_CHARS,
             "GSM-7",
         )
-    return len(message.encode("utf-16-le")) // 2, UCS2_SEGMENT_CHARS, "UCS-2"
+    return utf16_units(message), UCS2_SEGMENT_CHARS, "UCS-2"
 
 
 def fits_one_segment(message: str) -> bool:
@@ -74,8 +77,21 @@ def render(view: View) -> str:
     '[ALARM] OTT-DB-CPU-Utilization-High 87.43% >= 80% 16:30 KST'
     """
     state = f"[{view.state.value}]" if view.state is not None else view.emoji
-    rest = " ".join(part for part in (_value(view), _time(view)) if part)
-    name = _one_line(view.name)
+    # A name longer than a whole segment is cut anyway: bounding it first keeps the shortening
+    # loop below linear in a segment, not in the name (an SNS subject or name can be 256 KB).
+    name = _clean(view.name)[: GSM_SEGMENT_CHARS + 1]
+    value, time = _value(view), _clean(_time(view))
+    # The name gives way first; value and time only if even "[STATE] … value time" cannot fit
+    # (never with today's bounded parts, but a view field may grow one day).
+    for rest in ((value, time), (time,), ()):
+        message = _shortened(state, name, " ".join(part for part in rest if part))
+        if message is not None:
+            return message
+    return _cut_to_segment(f"{state} {name}")
+
+
+def _shortened(state: str, name: str, rest: str) -> str | None:
+    """``state name rest`` with the name cut (and marked) until it fits one segment, else None."""
 
     def compose(shown: str) -> str:
         return " ".join(part for part in (state, shown, rest) if part)
@@ -89,12 +105,26 @@ def render(view: View) -> str:
         message = compose(head + mark)
         if fits_one_segment(message):
             return message
-    # Unreachable with the bounded parts above; kept so a future change cannot send two segments.
-    return compose(UNICODE_ELLIPSIS)[:UCS2_SEGMENT_CHARS]
+    return None
 
 
-def _one_line(value: str) -> str:
-    return _SPACES.sub(" ", value).strip()
+def _cut_to_segment(message: str) -> str:
+    """Last resort: drop characters from the end until one segment holds the rest."""
+    while not fits_one_segment(message):
+        message = message[:-1]
+    return message
+
+
+def utf16_units(value: str) -> int:
+    # "surrogatepass": a lone surrogate (possible after json.loads of "\ud800") still counts one.
+    return len(value.encode("utf-16-le", "surrogatepass")) // 2
+
+
+def _clean(value: str) -> str:
+    """One line of sendable text: control characters and line breaks become single spaces, and a
+    lone surrogate (valid in a JSON escape, not in any SMS encoding) becomes U+FFFD."""
+    value = _LONE_SURROGATES.sub("\ufffd", value)
+    return _SPACES.sub(" ", _CONTROLS.sub(" ", value)).strip()
 
 
 def _value(view: View) -> str:
@@ -103,27 +133,16 @@ def _value(view: View) -> str:
     threshold = view.threshold_text if view.threshold_text not in ("", "-") else None
     candidates = []
     if observed and threshold:
-        candidates.append(f"{observed} {_comparison(view)} {threshold}")
+        # EventBridge events carry no comparison: "/" still sets value against threshold.
+        candidates.append(f"{observed} {view.comparison_symbol or '/'} {threshold}")
     candidates += [value for value in (observed, threshold) if value]
     for candidate in candidates:
-        candidate = _one_line(candidate)
-        if len(candidate) <= MAX_VALUE_CHARS:
+        candidate = _clean(candidate)
+        # Counted as sent (UTF-16 units, or septets with extension characters twice): 24 code
+        # points of emoji would be 48 units, more than half of a 70-unit segment.
+        if segment_cost(candidate)[0] <= MAX_VALUE_CHARS:
             return candidate
     return ""
-
-
-def _comparison(view: View) -> str:
-    """The operator of the condition field (``Average >= 80% · 5분 × 1회`` -> ``>=``).
-
-    The view states it only inside that field; where it is missing (EventBridge events carry no
-    comparison), "/" still sets value against threshold.
-    """
-    condition = view.field("condition")
-    if condition is not None:
-        match = _COMPARISON.search(condition.value)
-        if match and condition.value[match.end() :].startswith(view.threshold_text):
-            return match.group(1)
-    return "/"
 
 
 def _time(view: View) -> str:
