@@ -370,15 +370,7 @@ def test_view_comparison_symbol(event: str, symbol: str | None) -> None:
 # --- huge payloads (SNS allows 256 KB) ------------------------------------------------------
 
 
-# render/email.py bounds every field but not the title ("경보 상세: {name}"): a 200 KB alarm name
-# is a 200 KB <h1> and text line. Strict, so the fix there shows up here as XPASS.
-_UNBOUNDED_TITLE = pytest.mark.xfail(
-    strict=True, reason="render/email.py does not bound the title (alarm name)"
-)
-HUGE_CASES = [
-    pytest.param(label, message, marks=[_UNBOUNDED_TITLE] if label == "long name" else [])
-    for label, message in _huge_cases()
-]
+HUGE_CASES = list(_huge_cases())
 
 
 @pytest.mark.parametrize(("label", "message"), HUGE_CASES, ids=lambda v: v[:20])

@@ -21,6 +21,7 @@ EVENTBRIDGE_DETAIL_TYPE = "CloudWatch Alarm State Change"
 _REGION_CODE = re.compile(r"^[a-z]{2}(-gov|-iso[a-z]?)?-[a-z]+-\d$")
 # "... datapoints [99.5 (02/10/19 16:59:00)] was greater ..." -> 99.5 (the newest datapoint first)
 _DATAPOINT = re.compile(r"\[\s*([-+]?\d+(?:\.\d+)?(?:[eE][-+]?\d+)?)\s*\(")
+_LONE_SURROGATE = re.compile("[\ud800-\udfff]")
 _ALARM_ARN_NAME = re.compile(r"^arn:[^:]+:cloudwatch:[^:]*:[^:]*:alarm:(.+)$")
 
 # CloudWatch's "Region" field is a display name; the ARN is the reliable source. This table is the
@@ -349,7 +350,10 @@ def _from_queries(common: dict[str, Any], queries: list[_Query], threshold_id: s
 def _text(value: Any) -> str | None:
     if value is None:
         return None
-    return value if isinstance(value, str) else str(value)
+    text = value if isinstance(value, str) else str(value)
+    # JSON may escape a lone surrogate ("\ud800"): valid JSON, but no UTF-8 encoder (SES, SNS,
+    # DynamoDB, Slack) accepts it. Replaced here, once, instead of failing every channel later.
+    return _LONE_SURROGATE.sub("\ufffd", text) if _LONE_SURROGATE.search(text) else text
 
 
 def _number(value: Any) -> float | None:

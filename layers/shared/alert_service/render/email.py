@@ -19,6 +19,7 @@ import re
 from typing import NamedTuple
 
 from alert_service.i18n import text
+from alert_service.render import ELLIPSIS, truncate
 from alert_service.view import View
 
 # A notice message longer than this is cut (a full SNS message is 256 KiB, unreadable in a mail).
@@ -26,7 +27,9 @@ MAX_VALUE_CHARS = 10_000
 # RFC 5322 §2.1.1: a header line SHOULD stay within 78 characters and MUST within 998; SES folds
 # long subjects, but mail clients show only the start anyway.
 MAX_SUBJECT_CHARS = 200
-ELLIPSIS = "…"
+# The title repeats the alarm name (CloudWatch allows 255 characters); a notice's subject is the
+# SNS Subject (100). Anything longer is hostile or broken input.
+MAX_TITLE_CHARS = 1024
 
 # Words only email uses. Kept here rather than in i18n.py, which holds the words all channels share.
 _WORDS = {
@@ -70,7 +73,7 @@ def subject(view: View) -> str:
         line = words["notice_subject"].format(subject=view.name)
     # A header holds one line: newlines in an alarm name or SNS subject would break it.
     line = _CONTROL.sub(" ", line).strip()
-    return line if len(line) <= MAX_SUBJECT_CHARS else line[: MAX_SUBJECT_CHARS - 1] + ELLIPSIS
+    return truncate(line, MAX_SUBJECT_CHARS)
 
 
 def _words(locale: str) -> dict[str, str]:
@@ -91,7 +94,7 @@ def _headline(view: View) -> str:
 
 
 def _text(view: View) -> str:
-    lines = [f"{view.emoji} {_headline(view)}", "", view.title, ""]
+    lines = [f"{view.emoji} {_headline(view)}", "", truncate(view.title, MAX_TITLE_CHARS), ""]
     for field in view.fields:
         value = _bounded(field.value, view.locale)
         if field.short and "\n" not in value:
@@ -156,7 +159,7 @@ def _html(view: View) -> str:
         "</td></tr>"
         '<tr><td style="padding:20px 24px 8px 24px;">'
         f'<h1 style="margin:0;font-size:18px;color:#222222;word-break:break-word;">'
-        f"{e(view.title)}</h1></td></tr>"
+        f"{e(truncate(view.title, MAX_TITLE_CHARS))}</h1></td></tr>"
         '<tr><td style="padding:8px 12px;">'
         '<table role="presentation" width="100%" cellpadding="0" cellspacing="0" border="0" '
         'style="border-collapse:collapse;">'

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 from typing import Any
 
+from alert_service.render import ELLIPSIS, truncate
 from alert_service.view import View
 
 # api.slack.com/reference/messaging/attachments: `text` of a message is truncated at 40,000
@@ -21,15 +22,10 @@ MAX_TITLE_CHARS = 1024
 MAX_FIELD_CHARS = 3000
 MAX_SHORT_FIELD_CHARS = 300
 MAX_FIELDS = 20
-ELLIPSIS = "…"
 
 
 def escape(value: str) -> str:
     return value.replace("&", "&amp;").replace("<", "&lt;").replace(">", "&gt;")
-
-
-def truncate(value: str, limit: int) -> str:
-    return value if len(value) <= limit else value[: limit - 1] + ELLIPSIS
 
 
 def _safe(value: str, limit: int) -> str:
