@@ -1,6 +1,6 @@
 """Parsing every real CloudWatch payload and every sample event into the alarm model.
 
-The fixtures in ../shared/fixtures/cloudwatch/ are public captures, values unchanged; the events in
+The fixtures in tests/fixtures/cloudwatch/ are public captures, values unchanged; the events in
 events/ are ours. Each expectation below was read off the payload by hand, not off the parser.
 """
 
