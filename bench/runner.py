@@ -39,9 +39,8 @@ class Program:
 
     @property
     def label(self) -> str:
-        if self.baseline:
-            return f"baseline:{self.logical_id}"
-        return f"{self.logical_id} ({self.variant})" if self.variant else self.logical_id
+        name = f"baseline:{self.logical_id}" if self.baseline else self.logical_id
+        return f"{name} ({self.variant})" if self.variant else name
 
     @property
     def baseline_label(self) -> str:
@@ -81,8 +80,12 @@ def check_build() -> None:
 
 # Diagnostic variants, measured beside the real thing: what a feature costs. Powertools skips its
 # idempotency store when POWERTOOLS_IDEMPOTENCY_DISABLED is set (the table client is still made).
+# A baseline variant adds to the baseline what the contract asks and the plain baseline skips.
 VARIANTS = {
-    "SlackRelayFunction": [("idempotency off", {"POWERTOOLS_IDEMPOTENCY_DISABLED": "true"})],
+    "SlackRelayFunction": [
+        ("idempotency off", False, {"POWERTOOLS_IDEMPOTENCY_DISABLED": "true"}),
+        ("once-only", True, {"BASELINE_ONCE_ONLY": "true"}),
+    ],
 }
 
 
@@ -106,10 +109,17 @@ def programs(
                 with_caller(env, f"baseline:{logical_id}"),
             )
         )
-        for name, extra in VARIANTS.get(logical_id, []) if variants else []:
-            label = f"{logical_id} ({name})"
-            env_variant = {**with_caller(env, label), **extra}
-            out.append(Program(logical_id, False, spec, BUILD_DIR, env_variant, name))
+        for name, baseline, extra in VARIANTS.get(logical_id, []) if variants else []:
+            program = Program(
+                logical_id,
+                baseline,
+                baseline_spec if baseline else spec,
+                BASELINE_BUILD_DIR if baseline else BUILD_DIR,
+                {},
+                name,
+            )
+            env_variant = {**with_caller(env, program.label), **extra}
+            out.append(dataclasses.replace(program, env=env_variant))
     return out
 
 

@@ -1,4 +1,9 @@
-"""Baseline Slack relay: secret -> json.loads -> the seed 000 attachment -> urllib POST."""
+"""Baseline Slack relay: secret -> json.loads -> the seed 000 attachment -> urllib POST.
+
+BASELINE_ONCE_ONLY=true adds the smallest once-only delivery: one conditional PutItem claims
+the MessageId in IDEMPOTENCY_TABLE_NAME before the POST (a redelivery finds it and skips), and
+a failed POST deletes the claim so the retry posts. The bench runs it as a diagnostic row.
+"""
 
 import json
 import os
@@ -12,6 +17,7 @@ COLORS = {"ALARM": "#eb4034", "OK": "#2eb886"}
 EMOJI = {"ALARM": "🚨", "OK": "✅"}
 HEADLINE = "{emoji} *[OTT 인프라 감지]* 상태가 *{state}*로 변경되었습니다."
 _webhook_url = None
+_dynamodb = None
 
 
 def webhook_url():
@@ -23,6 +29,29 @@ def webhook_url():
         )
         _webhook_url = json.loads(secret["SecretString"])["webhook_url"]
     return _webhook_url
+
+
+def claim(message_id):
+    """True when this MessageId was not delivered before (and is now claimed)."""
+    global _dynamodb
+    if _dynamodb is None:
+        _dynamodb = boto3.client("dynamodb")
+    try:
+        _dynamodb.put_item(
+            TableName=os.environ["IDEMPOTENCY_TABLE_NAME"],
+            Item={"id": {"S": f"baseline-slack#{message_id}"}},
+            ConditionExpression="attribute_not_exists(id)",
+        )
+    except _dynamodb.exceptions.ConditionalCheckFailedException:
+        return False
+    return True
+
+
+def unclaim(message_id):
+    _dynamodb.delete_item(
+        TableName=os.environ["IDEMPOTENCY_TABLE_NAME"],
+        Key={"id": {"S": f"baseline-slack#{message_id}"}},
+    )
 
 
 def escape(text):
@@ -74,5 +103,14 @@ def handler(event, context):
             data=json.dumps(payload).encode(),
             headers={"Content-Type": "application/json"},
         )
-        with urllib.request.urlopen(request, timeout=10) as response:
-            response.read()
+        once_only = os.environ.get("BASELINE_ONCE_ONLY") == "true"
+        message_id = record["Sns"]["MessageId"]
+        if once_only and not claim(message_id):
+            continue
+        try:
+            with urllib.request.urlopen(request, timeout=10) as response:
+                response.read()
+        except Exception:
+            if once_only:
+                unclaim(message_id)
+            raise
