@@ -23,6 +23,8 @@ from aws_lambda_powertools.metrics import MetricUnit
 
 logger = Logger()
 metrics = Metrics()
+# One channel per function: a default dimension survives each flush (plain dimensions do not).
+metrics.set_default_dimensions(channel="slack")
 # Module level: the session (and its TLS connection to Slack) outlives a warm invocation.
 webhook = SlackWebhook()
 
@@ -30,9 +32,6 @@ webhook = SlackWebhook()
 @metrics.log_metrics(capture_cold_start_metric=True)
 @logger.inject_lambda_context(clear_state=True)
 def handler(event: dict[str, Any], context: Any) -> dict[str, int]:
-    # Added per invocation (flushing clears it): default dimensions would also stamp the ColdStart
-    # metric, and Powertools shares them between every Metrics object of the process.
-    metrics.add_dimension(name="channel", value="slack")
     delivery.register_lambda_context(context)
     failures: list[str] = []
     delivered = 0
