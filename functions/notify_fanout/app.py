@@ -8,7 +8,6 @@ recipient) in the idempotency table and not repeated on that retry.
 
 from __future__ import annotations
 
-import hashlib
 import warnings
 from collections import Counter
 from collections.abc import Callable
@@ -47,8 +46,7 @@ def handler(event: dict[str, Any], context: Any) -> dict[str, int]:
     try:
         for notification in parse.notifications(event):
             logger.set_correlation_id(notification.message_id)
-            emails = settings.email_recipients if wants_email(notification, settings) else ()
-            numbers = settings.sms_recipients if wants_sms(notification, settings) else ()
+            emails, numbers = settings.email_to(notification), settings.sms_to(notification)
             if not emails and not numbers:
                 logger.info("Nothing to send", extra={"state": notification.state})
                 continue
@@ -84,21 +82,6 @@ def handler(event: dict[str, Any], context: Any) -> dict[str, int]:
     return {"delivered": sum(n for (kind, _), n in outcome.items() if kind == "delivered")}
 
 
-def wants_email(notification: Notification, settings: config.FanoutSettings) -> bool:
-    """Notices (plain text, unknown JSON) always go by email: nothing is dropped."""
-    return notification.alarm is None or notification.alarm.state in settings.email_states
-
-
-def wants_sms(notification: Notification, settings: config.FanoutSettings) -> bool:
-    """Only alarms go by SMS: a notice's text would not fit and may not be urgent."""
-    return notification.alarm is not None and notification.alarm.state in settings.sms_states
-
-
-def recipient_key(recipient: str) -> str:
-    """An opaque, stable key: the idempotency table never holds an address or a phone number."""
-    return hashlib.sha256(recipient.encode("utf-8")).hexdigest()[:32]
-
-
 def _attempt(
     channel: str,
     notification: Notification,
@@ -117,9 +100,7 @@ def _attempt(
         send()
 
     try:
-        sent = delivery.deliver_once(
-            channel, notification.message_id, recipient_key(recipient), run
-        )
+        sent = delivery.deliver_once(channel, notification.message_id, recipient, run)
     except (DeliveryError, IdempotencyError) as error:
         # IdempotencyError: the same delivery is in progress in another invocation, or the table
         # is unreachable; either way a retry of this invocation settles it. Its text is not ours,

@@ -11,7 +11,7 @@ from typing import Any
 
 import boto3
 import pytest
-from alert_service import clients, parse
+from alert_service import clients, delivery, parse
 from alert_service.channels import DeliveriesFailed
 from alert_service.config import ConfigurationError
 from alert_service.render import sms
@@ -334,7 +334,7 @@ def test_idempotency_table_holds_no_address_or_number(
     dump = json.dumps(items)
     assert "oncall" not in dump
     assert "1012345678" not in dump
-    assert app.recipient_key("+821012345678") not in ("+821012345678", "")
+    assert delivery.recipient_key("+821012345678") not in ("+821012345678", "")
 
 
 # --- configuration ------------------------------------------------------------------------------

@@ -9,6 +9,7 @@ Set ``POWERTOOLS_IDEMPOTENCY_DISABLED=true`` to turn the table off (every attemp
 
 from __future__ import annotations
 
+import hashlib
 from collections.abc import Callable
 from functools import cache
 from typing import Any
@@ -47,11 +48,15 @@ def register_lambda_context(context: Any) -> None:
     _config().register_lambda_context(context)
 
 
+def recipient_key(recipient: str) -> str:
+    """An opaque, stable key: the idempotency table never holds an address or a phone number."""
+    return hashlib.sha256(recipient.encode("utf-8")).hexdigest()[:32]
+
+
 def deliver_once(channel: str, message_id: str, recipient: str, send: Callable[[], None]) -> bool:
     """Run ``send`` unless this delivery already succeeded. True when it was sent now.
 
-    ``recipient`` is part of the key only as given: pass an opaque id (e.g. a hash or an index),
-    never something secret, since it is hashed but also shapes logs of the idempotency utility.
+    ``recipient`` (an address, a number, "webhook") is stored only as ``recipient_key``.
     """
     from aws_lambda_powertools.utilities.idempotency import idempotent_function
 
