@@ -149,15 +149,15 @@ def analyse(
 ) -> dict[str, Any]:
     rows: dict[str, Any] = {}
     for program in progs:
-        c = cold[program.label]
+        c = cold.get(program.label)
         w = warm[program.label]
         rows[program.label] = {
             "baseline": None if program.baseline else program.baseline_label,
-            "cold_ms": stats.summary(c["cold_ms"]),
-            "import_ms": stats.summary(c["import_ms"]),
-            "first_event_ms": stats.summary(c["first_event_ms"]),
-            "ready_ms": stats.summary(c["ready_ms"]),
-            "cold_rss_kib": stats.median(c["rss"]),
+            "cold_ms": stats.summary(c["cold_ms"]) if c else None,
+            "import_ms": stats.summary(c["import_ms"]) if c else None,
+            "first_event_ms": stats.summary(c["first_event_ms"]) if c else None,
+            "ready_ms": stats.summary(c["ready_ms"]) if c else None,
+            "cold_rss_kib": stats.median(c["rss"]) if c else None,
             "warm_ms": stats.latency(w["ms"]),
             "warm_requests_per_event": w["requests"] / len(w["ms"]),
             "warm_slack_posts": w["slack_posts"],
@@ -224,22 +224,24 @@ def table(result: dict[str, Any], reps: int, count: int) -> str:
         "| AWS req/event | peak RSS cold / warm |",
         "|---|---|---|---|---|---|---|---|---|---|",
     ]
+
+    def cell(s: dict[str, float] | None) -> str:
+        return f"{s['median']:.0f} [{s['q1']:.0f}–{s['q3']:.0f}]" if s else "(warm only)"
+
     for label, row in rows.items():
         base = rows.get(row["baseline"]) if row["baseline"] else None
         cold_ratio = warm_ratio = ""
-        if base:
+        if base and row["cold_ms"] and base["cold_ms"]:
             cold_ratio = f"**{ratio(row['cold_ms']['median'], base['cold_ms']['median']):.2f}x**"
+        if base:
             warm_ratio = f"{ratio(row['warm_ms']['p50'], base['warm_ms']['p50']):.2f}x"
-
-        def cell(s: dict[str, float]) -> str:
-            return f"{s['median']:.0f} [{s['q1']:.0f}–{s['q3']:.0f}]"
-
+        cold_rss = f"{row['cold_rss_kib'] / 1024:.1f}" if row["cold_rss_kib"] else "-"
         lines.append(
             f"| {label} | {cell(row['cold_ms'])} | {cell(row['import_ms'])} "
             f"| {cell(row['first_event_ms'])} | {cold_ratio} | {row['warm_ms']['p50']:.2f} "
             f"| {row['warm_ms']['p95']:.2f} | {warm_ratio} "
             f"| {row['warm_requests_per_event']:.2f} "
-            f"| {row['cold_rss_kib'] / 1024:.1f} / {row['warm_rss_kib'] / 1024:.1f} MiB |"
+            f"| {cold_rss} / {row['warm_rss_kib'] / 1024:.1f} MiB |"
         )
     size = result["sizes"]
     lines += [
@@ -293,7 +295,7 @@ def main(argv: list[str] | None = None) -> int:
         env_of = {lid: stack.local_env(spec) for lid, spec in stack.specs.items()}
         progs = programs(stack.specs, env_of, variants=True)
         print(f"cold: {args.reps} rounds of {len(progs)} programs", file=sys.stderr)
-        cold = measure_cold(progs, args.reps)
+        cold = measure_cold([p for p in progs if p.cold], args.reps)
         phases["cold"] = time.perf_counter() - began
         print(f"warm: {args.events} events per program", file=sys.stderr)
         warm = measure_warm(progs, args.events, stack, counter)
