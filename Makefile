@@ -102,7 +102,7 @@ replay: $(STAMP)
 	@test -n "$(QUEUE)" || { echo "usage: make replay QUEUE=<queue url> [FN=<function name>] [DRY_RUN=1] [MAX=<n>]"; exit 2; }
 	$(VENV)/bin/alert-replay --queue-url '$(QUEUE)' $(if $(FN),--function '$(FN)') $(if $(filter-out 0,$(DRY_RUN)),--dry-run) $(if $(MAX),--max $(MAX))
 
-bench: build
+bench: build $(RUNTIME_STAMP)
 	$(PY) -m bench
 
 clean:

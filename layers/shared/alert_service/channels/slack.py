@@ -123,6 +123,8 @@ class SlackWebhook:
         )
         adapter = HTTPAdapter(max_retries=retry, pool_connections=1, pool_maxsize=1)
         session = requests.Session()
+        # Lambda has no proxy or ~/.netrc to honour; skipping the lookups saves ~0.2 ms per POST.
+        session.trust_env = False
         session.mount("https://", adapter)
         session.mount("http://", adapter)
         self._session, self._adapter, self._retry = session, adapter, retry
