@@ -46,40 +46,42 @@ def handler(event: dict[str, Any], context: Any) -> dict[str, int]:
     try:
         for notification in parse.notifications(event):
             logger.set_correlation_id(notification.message_id)
-            emails, numbers = settings.email_to(notification), settings.sms_to(notification)
-            if not emails and not numbers:
-                logger.info("Nothing to send", extra={"state": notification.state})
-                continue
-            view = build_view(notification, display)
-            if emails:
-                mail = email_render.render(view)
-                for address in emails:
-                    _attempt(
-                        "email",
-                        notification,
-                        address,
-                        mask_email(address),
-                        outcome,
-                        failures,
-                        partial(email_channel.send, settings.sender, address, mail),
-                    )
-            if numbers:
-                text = sms_render.render(view)
-                for number in numbers:
-                    _attempt(
-                        "sms",
-                        notification,
-                        number,
-                        mask_phone(number),
-                        outcome,
-                        failures,
-                        partial(sms_channel.send, number, text),
-                    )
+            try:
+                _fan_out(notification, settings, display, outcome, failures)
+            except Exception as error:  # a rendering bug must not stop the other records
+                logger.exception("Rendering failed")
+                failures.append(f"{notification.message_id}: {type(error).__name__}")
+                outcome["failed", "render"] += 1
     finally:
         _publish_metrics(outcome)
     if failures:
         raise DeliveriesFailed(failures)
     return {"delivered": sum(n for (kind, _), n in outcome.items() if kind == "delivered")}
+
+
+def _fan_out(
+    notification: Notification,
+    settings: config.FanoutSettings,
+    display: config.DisplaySettings,
+    outcome: Counter[tuple[str, str]],
+    failures: list[str],
+) -> None:
+    """Decide, render once per channel, send once per recipient."""
+    emails, numbers = settings.email_to(notification), settings.sms_to(notification)
+    if not emails and not numbers:
+        logger.info("Nothing to send", extra={"state": notification.state})
+        return
+    view = build_view(notification, display)
+    if emails:
+        mail = email_render.render(view)
+        for address in emails:
+            send = partial(email_channel.send, settings.sender, address, mail)
+            _attempt("email", notification, address, mask_email(address), outcome, failures, send)
+    if numbers:
+        text = sms_render.render(view)
+        for number in numbers:
+            send = partial(sms_channel.send, number, text)
+            _attempt("sms", notification, number, mask_phone(number), outcome, failures, send)
 
 
 def _attempt(
@@ -91,20 +93,12 @@ def _attempt(
     failures: list[str],
     send: Callable[[], object],
 ) -> None:
-    # Imported with the idempotency utility that deliver_once loads on first use anyway.
-    from aws_lambda_powertools.utilities.idempotency.exceptions import (
-        BaseError as IdempotencyError,
-    )
-
-    def run() -> None:
-        send()
-
     try:
-        sent = delivery.deliver_once(channel, notification.message_id, recipient, run)
-    except (DeliveryError, IdempotencyError) as error:
-        # IdempotencyError: the same delivery is in progress in another invocation, or the table
-        # is unreachable; either way a retry of this invocation settles it. Its text is not ours,
-        # so only its type is reported.
+        sent = delivery.deliver_once(channel, notification.message_id, recipient, send)
+    except Exception as error:  # one recipient's failure must not cost the others their message
+        # Not a DeliveryError: the same delivery in progress elsewhere, the idempotency table
+        # unreachable, or a bug; a retry of the invocation settles the first two. Its text is not
+        # ours (it may hold the recipient), so only its type is reported.
         reason = str(error) if isinstance(error, DeliveryError) else type(error).__name__
         retryable = getattr(error, "retryable", True)
         logger.warning(

@@ -164,7 +164,7 @@ def test_incident_key_and_id_follow_the_contract_formulas(handler: Callable) -> 
     assert item["status"] == "active"
     assert item["alert_count"] == 1
     assert item["first_seen_at"] == item["last_seen_at"] == "2024-01-12T07:30:00.000Z"
-    assert "resolved_at" not in item
+    assert item["resolved_at"] is None
     assert "expires_at" not in item  # incidents are kept
 
     stored = event_item(message_id_of(event))
@@ -262,6 +262,23 @@ def test_redelivery_changes_nothing(handler: Callable) -> None:
     assert len(query("gsi2", f"INC#{CPU_INCIDENT}")) == 2
 
 
+def test_late_copy_of_the_alarm_after_resolve_is_stored_without_reopening(
+    handler: Callable,
+) -> None:
+    """The same ALARM transition delivered again under another MessageId after the OK (e.g. the
+    EventBridge copy of it): the fact is stored, the resolved incident stays resolved."""
+    handler(load_event("cpu_alarm.json"))
+    handler(load_event("cpu_ok.json"))
+    late = variant("cpu_alarm.json", message_id="m-late-copy")
+    assert handler(late)["stored"] == {"m-late-copy": "stored"}
+    stored = event_item("m-late-copy")
+    assert stored is not None
+    assert stored["raw_payload"] == raw_message(late)
+    assert "incident_id" not in stored
+    assert incident(CPU_INCIDENT)["status"] == "resolved"  # type: ignore[index]
+    assert pointer(CPU_KEY) is None
+
+
 def test_insufficient_data_joins_the_open_incident_without_resolving_it(handler: Callable) -> None:
     handler(load_event("cpu_alarm.json"))
     insufficient = load_event("insufficient_data.json")
@@ -270,7 +287,7 @@ def test_insufficient_data_joins_the_open_incident_without_resolving_it(handler:
     assert item is not None
     assert (item["status"], item["alert_count"]) == ("active", 2)
     assert item["last_state"] == "INSUFFICIENT_DATA"
-    assert "resolved_at" not in item
+    assert item["resolved_at"] is None
     assert pointer(CPU_KEY)["incident_id"] == CPU_INCIDENT  # type: ignore[index]
     assert event_item(message_id_of(insufficient))["incident_id"] == CPU_INCIDENT  # type: ignore[index]
 

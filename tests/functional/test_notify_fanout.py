@@ -395,3 +395,26 @@ def test_handler_file_is_thin() -> None:
     source = Path(app.__file__).read_text(encoding="utf-8")
     assert "boto3" not in source  # AWS calls live in the shared channels
     assert "<table" not in source  # layouts live in the shared renderers
+
+
+def test_a_record_that_fails_to_render_does_not_stop_the_others(
+    fanout: Callable[..., None], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A bug met by one record (here: the email layout raising for one alarm) fails that record
+    only; the other records of the invocation are still delivered, and the invocation raises."""
+    real_render = app.email_render.render
+
+    def render(view: Any) -> Any:
+        if view.name == "OTT-DB-Connections-High":
+            raise RuntimeError("layout bug")
+        return real_render(view)
+
+    monkeypatch.setattr(app.email_render, "render", render)
+    event = load_event("multi_record.json")
+    ids = [record["Sns"]["MessageId"] for record in event["Records"]]
+    with pytest.raises(DeliveriesFailed) as failed:
+        invoke(event)
+    assert failed.value.failures == (f"{ids[1]}: RuntimeError",)
+    subjects = [message.subject for message in sent_mail()]
+    assert len(subjects) == 2  # the CPU alarm and the plain-text notice
+    assert not any("Connections" in subject for subject in subjects)

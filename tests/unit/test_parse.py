@@ -411,8 +411,22 @@ def test_event_without_records_gives_nothing(event: Any) -> None:
 @pytest.mark.parametrize("record", [{}, {"Sns": None}, {"Sns": {}}, None, 5, "x"])
 def test_record_without_sns_still_yields_a_notice(record: Any) -> None:
     (notification,) = parse.notifications({"Records": [record]})
-    assert notification.message_id == "unknown"
+    assert notification.message_id.startswith("no-message-id-")
     assert notification.problem == "empty"
+
+
+def test_records_without_message_id_get_distinct_stable_stand_ins() -> None:
+    """History and once-only delivery key on the MessageId: one shared stand-in would turn every
+    record without one into a 'redelivery' of the first."""
+
+    def record(message: str) -> dict[str, Any]:
+        return {"Sns": {"Message": message, "Subject": "s", "Timestamp": "2024-01-12T07:30:00Z"}}
+
+    first, second, again = parse.notifications(
+        {"Records": [record("one"), record("two"), record("one")]}
+    )
+    assert first.message_id != second.message_id
+    assert first.message_id == again.message_id
 
 
 def test_message_given_as_an_object_is_read_as_json() -> None:

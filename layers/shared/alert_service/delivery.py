@@ -53,7 +53,7 @@ def recipient_key(recipient: str) -> str:
     return hashlib.sha256(recipient.encode("utf-8")).hexdigest()[:32]
 
 
-def deliver_once(channel: str, message_id: str, recipient: str, send: Callable[[], None]) -> bool:
+def deliver_once(channel: str, message_id: str, recipient: str, send: Callable[[], object]) -> bool:
     """Run ``send`` unless this delivery already succeeded. True when it was sent now.
 
     ``recipient`` (an address, a number, "webhook") is stored only as ``recipient_key``.

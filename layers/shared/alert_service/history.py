@@ -158,6 +158,9 @@ def incident_item(
         "alert_count": 1,
         "first_seen_at": at,
         "last_seen_at": at,
+        # Present from the start (NULL until resolved): every incident item carries the contract's
+        # attributes, so readers need no "is it there" check.
+        "resolved_at": None,
         "last_state": alarm.state.value,
         "opened_by_message_id": message_id,
         "gsi1pk": status_pk(ACTIVE),

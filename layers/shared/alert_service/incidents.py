@@ -178,6 +178,19 @@ def record(notification: Notification, *, received_at: datetime | None = None) -
                 old = reasons[1].get("Item")
                 pointer = _pointer_from(_deserialize(old)) if old else _read_pointer(key)
                 continue
+            if (
+                outcome is Outcome.OPENED
+                and len(codes) > 2
+                and codes[2] == "ConditionalCheckFailed"
+            ):
+                # The incident this ALARM would open exists and is resolved: a late copy of the
+                # transition that opened it (EventBridge and alarm action both, or a redelivery
+                # after the OK). Keep the fact; reopening a resolved incident would be wrong.
+                return _put_event(
+                    history.event_item(
+                        notification, received_at=received, retention_days=days, key=key
+                    )
+                )
             if any(code == "TransactionConflict" for code in codes) or any(
                 code == "ConditionalCheckFailed" for code in codes
             ):
