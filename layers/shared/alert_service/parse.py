@@ -201,7 +201,7 @@ def _from_sns_alarm(body: Mapping[str, Any], fallback_region: str | None) -> Ala
     )
     metrics = trigger.get("Metrics")
     if isinstance(metrics, list) and metrics:
-        queries = [_query_from_sns(m) for m in metrics if isinstance(m, Mapping)]
+        queries = [_query(m, _SNS_KEYS) for m in metrics if isinstance(m, Mapping)]
         return _from_queries(common, queries, _text(trigger.get("ThresholdMetricId")))
     return Alarm(
         **common,
@@ -263,45 +263,41 @@ def _from_state_change(
                 _alarm_name(_text(t.get("arn"))) for t in triggering if isinstance(t, Mapping)
             ),
         )
-    queries = [_query_from_camel(m) for m in config.get("metrics") or [] if isinstance(m, Mapping)]
+    metrics = config.get("metrics") or []
+    queries = [_query(m, _CAMEL_KEYS) for m in metrics if isinstance(m, Mapping)]
     return _from_queries(common, queries, _text(config.get("thresholdMetricId")))
 
 
 # A metric query, normalised from either spelling: (id, expression, label, returns, metric fields)
 _Query = dict[str, Any]
 
+# The same metric-query fields as spelt by SNS notifications and by EventBridge / alarm actions.
+_SNS_KEYS = {
+    "stat": "MetricStat", "metric": "Metric", "id": "Id", "expression": "Expression",
+    "label": "Label", "returns": "ReturnData", "name": "MetricName", "namespace": "Namespace",
+    "statistic": "Stat", "unit": "Unit", "period": "Period", "dimensions": "Dimensions",
+}  # fmt: skip
+_CAMEL_KEYS = {
+    "stat": "metricStat", "metric": "metric", "id": "id", "expression": "expression",
+    "label": "label", "returns": "returnData", "name": "name", "namespace": "namespace",
+    "statistic": "stat", "unit": "unit", "period": "period", "dimensions": "dimensions",
+}  # fmt: skip
 
-def _query_from_sns(m: Mapping[str, Any]) -> _Query:
-    stat = m.get("MetricStat") if isinstance(m.get("MetricStat"), Mapping) else {}
-    metric = stat.get("Metric") if isinstance(stat.get("Metric"), Mapping) else {}
+
+def _query(m: Mapping[str, Any], keys: Mapping[str, str]) -> _Query:
+    stat = m.get(keys["stat"]) if isinstance(m.get(keys["stat"]), Mapping) else {}
+    metric = stat.get(keys["metric"]) if isinstance(stat.get(keys["metric"]), Mapping) else {}
     return {
-        "id": _text(m.get("Id")),
-        "expression": _text(m.get("Expression")),
-        "label": _text(m.get("Label")),
-        "returns": m.get("ReturnData") is not False,
-        "metric_name": _text(metric.get("MetricName")),
-        "namespace": _text(metric.get("Namespace")),
-        "statistic": _statistic(stat.get("Stat")),
-        "unit": _unit(stat.get("Unit")),
-        "period": _int(stat.get("Period")),
-        "dimensions": _dimensions(metric.get("Dimensions")),
-    }
-
-
-def _query_from_camel(m: Mapping[str, Any]) -> _Query:
-    stat = m.get("metricStat") if isinstance(m.get("metricStat"), Mapping) else {}
-    metric = stat.get("metric") if isinstance(stat.get("metric"), Mapping) else {}
-    return {
-        "id": _text(m.get("id")),
-        "expression": _text(m.get("expression")),
-        "label": _text(m.get("label")),
-        "returns": m.get("returnData") is not False,
-        "metric_name": _text(metric.get("name")),
-        "namespace": _text(metric.get("namespace")),
-        "statistic": _statistic(stat.get("stat")),
-        "unit": _unit(stat.get("unit")),
-        "period": _int(stat.get("period")),
-        "dimensions": _dimensions(metric.get("dimensions")),
+        "id": _text(m.get(keys["id"])),
+        "expression": _text(m.get(keys["expression"])),
+        "label": _text(m.get(keys["label"])),
+        "returns": m.get(keys["returns"]) is not False,
+        "metric_name": _text(metric.get(keys["name"])),
+        "namespace": _text(metric.get(keys["namespace"])),
+        "statistic": _statistic(stat.get(keys["statistic"])),
+        "unit": _unit(stat.get(keys["unit"])),
+        "period": _int(stat.get(keys["period"])),
+        "dimensions": _dimensions(metric.get(keys["dimensions"])),
     }
 
 
