@@ -6,7 +6,7 @@ becomes an ``Alarm``; anything else stays a ``Notification`` without one, so it 
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from datetime import datetime
 from enum import StrEnum
 
@@ -79,7 +79,6 @@ class Notification:
     published_at: datetime | None = None
     # Why this is not an alarm ("empty", "not_json", "unknown_json"); None when ``alarm`` is set.
     problem: str | None = None
-    extra: dict[str, str] = field(default_factory=dict)
 
     @property
     def state(self) -> State | None:

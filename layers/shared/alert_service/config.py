@@ -97,7 +97,7 @@ def fanout_settings() -> FanoutSettings:
     sender = env("EMAIL_SENDER")
     if emails and not sender:
         raise ConfigurationError("EMAIL_SENDER is not set but EMAIL_RECIPIENTS is")
-    if sender and not _EMAIL.match(_address_part(sender)):
+    if sender and not _EMAIL.match(sender_address(sender)):
         raise ConfigurationError(f"EMAIL_SENDER is malformed: {mask_email(sender)}")
     return FanoutSettings(
         sender=sender,
@@ -125,11 +125,7 @@ def _states(name: str, default: str) -> frozenset[State]:
     return frozenset(states)
 
 
-def _address_part(sender: str) -> str:
+def sender_address(sender: str) -> str:
     """``OTT Alerts <alerts@example.com>`` -> ``alerts@example.com``."""
     match = re.search(r"<([^>]+)>\s*$", sender)
     return match.group(1) if match else sender
-
-
-def sender_address(sender: str) -> str:
-    return _address_part(sender)

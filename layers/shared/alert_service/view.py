@@ -32,9 +32,6 @@ _BAND_COMPARISONS = {
     "LessThanLowerOrGreaterThanUpperThreshold": "band_outside",
 }
 
-# The five fields every alarm shows first, in this order (CONTRACT.md, seed 000).
-MAIN_FIELDS = ("region", "metric", "threshold", "occurred_at", "reason")
-
 
 @dataclass(frozen=True)
 class Field:
@@ -58,20 +55,14 @@ class View:
     fields: tuple[Field, ...]
     footer: str
     occurred_at: datetime | None  # in the display time zone
-    occurred_at_text: str
     timestamp: int | None  # epoch seconds
     console_url: str | None
-    metric_text: str
     threshold_text: str
     observed_text: str | None
-    message_id: str
     # ">=", ">", "<" or "<=" for a static threshold; None for a band, a composite rule, a notice or
     # an alarm whose comparison is unknown (EventBridge events carry none). Lets a channel set the
     # observed value against the threshold without parsing the condition field's text.
     comparison_symbol: str | None = None
-
-    def field(self, key: str) -> Field | None:
-        return next((f for f in self.fields if f.key == key), None)
 
 
 def build_view(notification: Notification, settings: DisplaySettings) -> View:
@@ -135,13 +126,10 @@ def _alarm_view(notification: Notification, alarm: Alarm, settings: DisplaySetti
         fields=tuple(fields),
         footer=text(loc, "footer", platform=settings.platform),
         occurred_at=local,
-        occurred_at_text=when,
         timestamp=int(moment.timestamp()) if moment else None,
         console_url=console_url(alarm),
-        metric_text=metric,
         threshold_text=threshold,
         observed_text=observed,
-        message_id=notification.message_id,
         comparison_symbol=_comparison_symbol(alarm),
     )
 
@@ -176,13 +164,10 @@ def _notice_view(notification: Notification, settings: DisplaySettings) -> View:
         fields=tuple(fields),
         footer=text(loc, "footer", platform=settings.platform),
         occurred_at=local,
-        occurred_at_text=when,
         timestamp=int(moment.timestamp()) if moment else None,
         console_url=None,
-        metric_text="-",
         threshold_text="-",
         observed_text=None,
-        message_id=notification.message_id,
         comparison_symbol=None,
     )
 
