@@ -62,7 +62,10 @@ def main(argv: list[str]) -> int:
         print(f"{layer_python} not found: run sam build first", file=sys.stderr)
         return 1
     removed = prune(layer_python)
-    ok = all(precompile(path) for path in sorted(build.iterdir()) if path.is_dir())
+    # A list, not all(generator): every directory is compiled (and its errors shown) even after one
+    # fails.
+    results = [precompile(path) for path in sorted(build.iterdir()) if path.is_dir()]
+    ok = all(results)
     print(f"optimized {build}: pruned {removed} unused Powertools packages, precompiled the rest")
     return 0 if ok else 1
 
