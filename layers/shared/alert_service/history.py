@@ -19,6 +19,7 @@ open incidents for one alarm are impossible whatever runs concurrently.
 from __future__ import annotations
 
 import hashlib
+from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
@@ -68,28 +69,20 @@ def event_time(notification: Notification, received_at: datetime) -> datetime:
     return notification.published_at or received_at
 
 
-def event_pk(message_id: str) -> str:
-    return f"MSG#{message_id}"
+def _prefixed(prefix: str) -> Callable[[str], str]:
+    def pk(value: str) -> str:
+        return f"{prefix}#{value}"
+
+    return pk
 
 
-def incident_pk(incident_id_: str) -> str:
-    return f"INC#{incident_id_}"
-
-
-def pointer_pk(key: str) -> str:
-    return f"OPEN#{key}"
-
-
-def day_pk(day: str) -> str:
-    return f"DAY#{day}"
-
-
-def status_pk(status: str) -> str:
-    return f"STATUS#{status}"
-
-
-def alarm_pk(key: str) -> str:
-    return f"ALARM#{key}"
+# Partition keys of the table above, one prefix per kind of item or index partition.
+event_pk = _prefixed("MSG")  # MSG#<message_id>
+incident_pk = _prefixed("INC")  # INC#<incident_id>
+pointer_pk = _prefixed("OPEN")  # OPEN#<incident_key>
+day_pk = _prefixed("DAY")  # DAY#<YYYY-MM-DD>
+status_pk = _prefixed("STATUS")  # STATUS#<status>
+alarm_pk = _prefixed("ALARM")  # ALARM#<incident_key>
 
 
 def event_item(
@@ -100,9 +93,13 @@ def event_item(
     incident: str | None = None,
     action: str | None = None,
     key: str | None = None,
+    event_at: str | None = None,
 ) -> dict[str, Any]:
-    """The stored notification. ``raw_payload`` is the SNS Message exactly as delivered."""
-    at = iso(event_time(notification, received_at))
+    """The stored notification. ``raw_payload`` is the SNS Message exactly as delivered.
+
+    ``event_at``: ``iso(event_time(notification, received_at))`` when the caller has it already.
+    """
+    at = event_at or iso(event_time(notification, received_at))
     mid = notification.message_id
     item: dict[str, Any] = {
         "pk": event_pk(mid),

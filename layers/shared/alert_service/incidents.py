@@ -25,12 +25,16 @@ from dataclasses import dataclass
 from datetime import UTC, date, datetime, timedelta
 from decimal import Decimal
 from enum import StrEnum
-from typing import Any
+from functools import cache
+from typing import TYPE_CHECKING, Any
 
 from alert_service import clients, history
 from alert_service.alarm import Notification, State
 from alert_service.config import ConfigurationError, env, required
 from alert_service.history import ACKNOWLEDGED, ACTIVE, OPEN_STATUSES, RESOLVED, STATUSES
+
+if TYPE_CHECKING:  # boto3 itself is imported on first use
+    from boto3.dynamodb.types import TypeDeserializer, TypeSerializer
 
 # Each retry follows a change made by another delivery in between (an incident opened or resolved);
 # more than a few in a row means something is wrong, and Lambda's own retry takes over.
@@ -75,10 +79,23 @@ def retention_days() -> int:
 
 
 # --- DynamoDB attribute values ---------------------------------------------------------------
-def _serialize(item: dict[str, Any]) -> dict[str, Any]:
+# One (stateless) serializer per process; boto3 is imported on first use, not at import time.
+@cache
+def _serializer() -> TypeSerializer:
     from boto3.dynamodb.types import TypeSerializer
 
-    serializer = TypeSerializer()
+    return TypeSerializer()
+
+
+@cache
+def _deserializer() -> TypeDeserializer:
+    from boto3.dynamodb.types import TypeDeserializer
+
+    return TypeDeserializer()
+
+
+def _serialize(item: dict[str, Any]) -> dict[str, Any]:
+    serializer = _serializer()
     return {k: serializer.serialize(v) for k, v in item.items()}
 
 
@@ -93,9 +110,7 @@ def _plain(value: Any) -> Any:
 
 
 def _deserialize(item: dict[str, Any]) -> dict[str, Any]:
-    from boto3.dynamodb.types import TypeDeserializer
-
-    deserializer = TypeDeserializer()
+    deserializer = _deserializer()
     return {k: _plain(deserializer.deserialize(v)) for k, v in item.items()}
 
 
@@ -113,6 +128,45 @@ def _error_code(error: Exception) -> str:
     return str(response.get("Error", {}).get("Code", ""))
 
 
+# --- request parts ---------------------------------------------------------------------------
+def _put_new(table: str, item: dict[str, Any], **extra: Any) -> dict[str, Any]:
+    """A transaction Put that only creates: its condition fails when the key exists."""
+    return {
+        "Put": {
+            "TableName": table,
+            "Item": _serialize(item),
+            "ConditionExpression": "attribute_not_exists(pk)",
+            **extra,
+        }
+    }
+
+
+def _incident_update(table: str, incident: str, expression: str, **values: Any) -> dict[str, Any]:
+    """A transaction Update of an incident that exists and is not resolved (``:resolved``)."""
+    return {
+        "Update": {
+            "TableName": table,
+            "Key": _serialize({"pk": history.incident_pk(incident), "sk": history.INCIDENT_SK}),
+            "UpdateExpression": expression,
+            "ConditionExpression": "attribute_exists(pk) AND #status <> :resolved",
+            "ExpressionAttributeNames": {"#status": "status"},
+            "ExpressionAttributeValues": _values(**values, resolved=RESOLVED),
+        }
+    }
+
+
+def _pointer_delete(table: str, key: str, incident: str) -> dict[str, Any]:
+    return {
+        "Delete": {
+            "TableName": table,
+            "Key": _serialize({"pk": history.pointer_pk(key), "sk": history.POINTER_SK}),
+            # Absent is fine (nothing to clear); another incident's pointer is not ours to delete.
+            "ConditionExpression": "attribute_not_exists(pk) OR incident_id = :id",
+            "ExpressionAttributeValues": _values(id=incident),
+        }
+    }
+
+
 # --- recording notifications -----------------------------------------------------------------
 @dataclass(frozen=True)
 class _Pointer:
@@ -124,43 +178,90 @@ def record(notification: Notification, *, received_at: datetime | None = None) -
     """Store one notification and update its incident, atomically. Raises on DynamoDB failures."""
     received = received_at or datetime.now(UTC)
     days = retention_days()
+    table = table_name()  # the environment is read once per notification
+    moment = history.event_time(notification, received)
+    at = history.iso(moment)
     alarm = notification.alarm
-    if alarm is None:
-        return _put_event(
-            history.event_item(notification, received_at=received, retention_days=days)
+    key = history.incident_key(alarm) if alarm is not None else None
+
+    def event(incident: str | None = None, action: Outcome | None = None) -> dict[str, Any]:
+        return history.event_item(
+            notification,
+            received_at=received,
+            retention_days=days,
+            incident=incident,
+            action=action.value if action else None,
+            key=key,
+            event_at=at,
         )
 
-    key = history.incident_key(alarm)
-    at = history.iso(history.event_time(notification, received))
-    pointer = _read_pointer(key)
+    if alarm is None or key is None:
+        return _put_event(table, event())
+
+    pointer = _read_pointer(table, key)
     for _ in range(MAX_ATTEMPTS):
         if pointer is None and alarm.state is not State.ALARM:
             # OK or INSUFFICIENT_DATA with nothing open: a fact for the log, no incident.
-            item = history.event_item(
-                notification, received_at=received, retention_days=days, key=key
-            )
-            return _put_event(item)
+            return _put_event(table, event())
         if pointer is not None and alarm.state is State.OK and at < pointer.first_seen_at:
             # A late OK from before this incident began cannot be what ended it.
-            item = history.event_item(
-                notification, received_at=received, retention_days=days, key=key
-            )
-            return _put_event(item)
+            return _put_event(table, event())
 
+        # The event put is always first: its condition failing means a redelivery.
         if pointer is None:
-            outcome, items = Outcome.OPENED, _open_items(notification, key, at, received, days)
+            outcome, incident = Outcome.OPENED, history.incident_id(moment, key)
+            rest = [
+                _put_new(
+                    table,
+                    history.pointer_item(key=key, incident=incident, first_seen_at=at),
+                    ReturnValuesOnConditionCheckFailure="ALL_OLD",
+                ),
+                _put_new(
+                    table,
+                    history.incident_item(
+                        alarm, key=key, incident=incident, at=at, message_id=notification.message_id
+                    ),
+                ),
+            ]
         elif alarm.state is State.OK:
-            outcome, items = (
-                Outcome.RESOLVED,
-                _resolve_items(notification, key, at, pointer, received, days),
-            )
+            outcome, incident = Outcome.RESOLVED, pointer.incident_id
+            rest = [
+                _incident_update(
+                    table,
+                    incident,
+                    "SET #status = :resolved, resolved_at = :at, duration_seconds = :duration, "
+                    "resolved_by = :by, last_seen_at = :at, last_state = :state, "
+                    "last_message_id = :mid, gsi1pk = :gsi1pk ADD alert_count :one",
+                    at=at,
+                    duration=history.duration_seconds(pointer.first_seen_at, at),
+                    by="cloudwatch:OK",
+                    state=alarm.state.value,
+                    mid=notification.message_id,
+                    gsi1pk=history.status_pk(RESOLVED),
+                    one=1,
+                ),
+                _pointer_delete(table, key, incident),
+            ]
         else:
-            outcome, items = (
-                Outcome.JOINED,
-                _join_items(notification, key, at, pointer, received, days),
-            )
+            outcome, incident = Outcome.JOINED, pointer.incident_id
+            # The incident's own status stands in for the pointer: both change in one transaction,
+            # so "not resolved" here means the pointer still names this incident. One item fewer.
+            rest = [
+                _incident_update(
+                    table,
+                    incident,
+                    "SET last_seen_at = :at, last_state = :state, last_message_id = :mid "
+                    "ADD alert_count :one",
+                    at=at,
+                    state=alarm.state.value,
+                    mid=notification.message_id,
+                    one=1,
+                )
+            ]
         try:
-            clients.client("dynamodb").transact_write_items(TransactItems=items)
+            clients.client("dynamodb").transact_write_items(
+                TransactItems=[_put_new(table, event(incident, outcome)), *rest]
+            )
             return outcome
         except Exception as error:
             if _error_code(error) != "TransactionCanceledException":
@@ -176,7 +277,7 @@ def record(notification: Notification, *, received_at: datetime | None = None) -
             ):
                 # Another delivery opened the incident first; its pointer came back with the error.
                 old = reasons[1].get("Item")
-                pointer = _pointer_from(_deserialize(old)) if old else _read_pointer(key)
+                pointer = _pointer_from(_deserialize(old)) if old else _read_pointer(table, key)
                 continue
             if (
                 outcome is Outcome.OPENED
@@ -186,17 +287,13 @@ def record(notification: Notification, *, received_at: datetime | None = None) -
                 # The incident this ALARM would open exists and is resolved: a late copy of the
                 # transition that opened it (EventBridge and alarm action both, or a redelivery
                 # after the OK). Keep the fact; reopening a resolved incident would be wrong.
-                return _put_event(
-                    history.event_item(
-                        notification, received_at=received, retention_days=days, key=key
-                    )
-                )
+                return _put_event(table, event())
             if any(code == "TransactionConflict" for code in codes) or any(
                 code == "ConditionalCheckFailed" for code in codes
             ):
                 # A concurrent transaction on the same items, or the incident was resolved (by an
                 # OK or an operator) between our read and our write: read again and redo.
-                pointer = _read_pointer(key)
+                pointer = _read_pointer(table, key)
                 continue
             raise
     raise IncidentConflict(
@@ -205,13 +302,9 @@ def record(notification: Notification, *, received_at: datetime | None = None) -
     )
 
 
-def _put_event(item: dict[str, Any]) -> Outcome:
+def _put_event(table: str, item: dict[str, Any]) -> Outcome:
     try:
-        clients.client("dynamodb").put_item(
-            TableName=table_name(),
-            Item=_serialize(item),
-            ConditionExpression="attribute_not_exists(pk)",
-        )
+        clients.client("dynamodb").put_item(**_put_new(table, item)["Put"])
     except Exception as error:
         if _error_code(error) == "ConditionalCheckFailedException":
             return Outcome.DUPLICATE
@@ -219,9 +312,9 @@ def _put_event(item: dict[str, Any]) -> Outcome:
     return Outcome.STORED
 
 
-def _read_pointer(key: str) -> _Pointer | None:
+def _read_pointer(table: str, key: str) -> _Pointer | None:
     response = clients.client("dynamodb").get_item(
-        TableName=table_name(),
+        TableName=table,
         Key=_serialize({"pk": history.pointer_pk(key), "sk": history.POINTER_SK}),
         ConsistentRead=True,  # a stale "no pointer" would only cost a retry, but why pay it
         ProjectionExpression="incident_id, first_seen_at",
@@ -232,137 +325,6 @@ def _read_pointer(key: str) -> _Pointer | None:
 
 def _pointer_from(item: dict[str, Any]) -> _Pointer:
     return _Pointer(str(item["incident_id"]), str(item["first_seen_at"]))
-
-
-def _event_put(item: dict[str, Any]) -> dict[str, Any]:
-    return {
-        "Put": {
-            "TableName": table_name(),
-            "Item": _serialize(item),
-            "ConditionExpression": "attribute_not_exists(pk)",
-        }
-    }
-
-
-def _open_items(
-    n: Notification, key: str, at: str, received: datetime, days: int
-) -> list[dict[str, Any]]:
-    assert n.alarm is not None  # noqa: S101 - narrowed by the caller
-    incident = history.incident_id(history.parse_iso(at), key)
-    event = history.event_item(
-        n, received_at=received, retention_days=days, incident=incident, action="opened", key=key
-    )
-    item = history.incident_item(
-        n.alarm, key=key, incident=incident, at=at, message_id=n.message_id
-    )
-    return [
-        _event_put(event),
-        {
-            "Put": {
-                "TableName": table_name(),
-                "Item": _serialize(
-                    history.pointer_item(key=key, incident=incident, first_seen_at=at)
-                ),
-                "ConditionExpression": "attribute_not_exists(pk)",
-                "ReturnValuesOnConditionCheckFailure": "ALL_OLD",
-            }
-        },
-        {
-            "Put": {
-                "TableName": table_name(),
-                "Item": _serialize(item),
-                "ConditionExpression": "attribute_not_exists(pk)",
-            }
-        },
-    ]
-
-
-def _join_items(
-    n: Notification, key: str, at: str, pointer: _Pointer, received: datetime, days: int
-) -> list[dict[str, Any]]:
-    assert n.alarm is not None  # noqa: S101
-    event = history.event_item(
-        n,
-        received_at=received,
-        retention_days=days,
-        incident=pointer.incident_id,
-        action="joined",
-        key=key,
-    )
-    # The incident's own status stands in for the pointer: both change in one transaction, so
-    # "not resolved" here means the pointer still names this incident. One item fewer to write.
-    return [
-        _event_put(event),
-        {
-            "Update": {
-                "TableName": table_name(),
-                "Key": _serialize(
-                    {"pk": history.incident_pk(pointer.incident_id), "sk": history.INCIDENT_SK}
-                ),
-                "UpdateExpression": "SET last_seen_at = :at, last_state = :state, "
-                "last_message_id = :mid ADD alert_count :one",
-                "ConditionExpression": "attribute_exists(pk) AND #status <> :resolved",
-                "ExpressionAttributeNames": {"#status": "status"},
-                "ExpressionAttributeValues": _values(
-                    at=at, state=n.alarm.state.value, mid=n.message_id, one=1, resolved=RESOLVED
-                ),
-            }
-        },
-    ]
-
-
-def _resolve_items(
-    n: Notification, key: str, at: str, pointer: _Pointer, received: datetime, days: int
-) -> list[dict[str, Any]]:
-    assert n.alarm is not None  # noqa: S101
-    event = history.event_item(
-        n,
-        received_at=received,
-        retention_days=days,
-        incident=pointer.incident_id,
-        action="resolved",
-        key=key,
-    )
-    return [
-        _event_put(event),
-        {
-            "Update": {
-                "TableName": table_name(),
-                "Key": _serialize(
-                    {"pk": history.incident_pk(pointer.incident_id), "sk": history.INCIDENT_SK}
-                ),
-                "UpdateExpression": "SET #status = :resolved, resolved_at = :at, "
-                "duration_seconds = :duration, resolved_by = :by, last_seen_at = :at, "
-                "last_state = :state, last_message_id = :mid, gsi1pk = :gsi1pk "
-                "ADD alert_count :one",
-                "ConditionExpression": "attribute_exists(pk) AND #status <> :resolved",
-                "ExpressionAttributeNames": {"#status": "status"},
-                "ExpressionAttributeValues": _values(
-                    resolved=RESOLVED,
-                    at=at,
-                    duration=history.duration_seconds(pointer.first_seen_at, at),
-                    by="cloudwatch:OK",
-                    state=n.alarm.state.value,
-                    mid=n.message_id,
-                    gsi1pk=history.status_pk(RESOLVED),
-                    one=1,
-                ),
-            }
-        },
-        _pointer_delete(key, pointer.incident_id),
-    ]
-
-
-def _pointer_delete(key: str, incident: str) -> dict[str, Any]:
-    return {
-        "Delete": {
-            "TableName": table_name(),
-            "Key": _serialize({"pk": history.pointer_pk(key), "sk": history.POINTER_SK}),
-            # Absent is fine (nothing to clear); another incident's pointer is not ours to delete.
-            "ConditionExpression": "attribute_not_exists(pk) OR incident_id = :id",
-            "ExpressionAttributeValues": _values(id=incident),
-        }
-    }
 
 
 # --- reading (Query and GetItem only, never Scan) ---------------------------------------------
@@ -513,7 +475,6 @@ def resolve(
         "resolved_by = :by, gsi1pk = :gsi1pk"
     )
     values: dict[str, Any] = {
-        "resolved": RESOLVED,
         "at": at,
         "duration": history.duration_seconds(current["first_seen_at"], at),
         "by": by,
@@ -522,22 +483,12 @@ def resolve(
     if note:
         expression += ", resolve_note = :note"
         values["note"] = note
+    table = table_name()
     try:
         clients.client("dynamodb").transact_write_items(
             TransactItems=[
-                {
-                    "Update": {
-                        "TableName": table_name(),
-                        "Key": _serialize(
-                            {"pk": history.incident_pk(incident), "sk": history.INCIDENT_SK}
-                        ),
-                        "UpdateExpression": expression,
-                        "ConditionExpression": "attribute_exists(pk) AND #status <> :resolved",
-                        "ExpressionAttributeNames": {"#status": "status"},
-                        "ExpressionAttributeValues": _values(**values),
-                    }
-                },
-                _pointer_delete(current["incident_key"], incident),
+                _incident_update(table, incident, expression, **values),
+                _pointer_delete(table, current["incident_key"], incident),
             ]
         )
     except Exception as error:
