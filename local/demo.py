@@ -21,6 +21,8 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
+from alert_service.render import one_line
+
 from local import EVENTS_DIR, ROOT
 from local.pipeline import Delivery, LocalStack
 from local.runtime import RuntimeMissing
@@ -88,8 +90,7 @@ def failure_text(delivery: Delivery) -> str:
 
 
 def short(text: Any, limit: int = 160) -> str:
-    text = " ".join(str(text).split())
-    return text if len(text) <= limit else text[: limit - 1] + "…"
+    return one_line(str(text), limit)
 
 
 def show_event(path: Path, deliveries: list[Delivery], email_count: list[int]) -> list[str]:

@@ -22,6 +22,7 @@ from datetime import UTC, date, datetime
 from typing import Any, TextIO
 
 from alert_service import incidents
+from alert_service.render import one_line
 
 STATUS_CHOICES = ("open", "active", "acknowledged", "resolved", "all")
 
@@ -125,7 +126,7 @@ def _show(args: argparse.Namespace, out: TextIO) -> int:
             e.get("state", ""),
             e.get("incident_action", ""),
             e["message_id"],
-            _clip(e.get("reason", ""), 60),
+            one_line(e.get("reason", ""), 60),
         ]
         for e in events
     ]
@@ -243,11 +244,6 @@ def _duration(seconds: float | None) -> str:
     if hours:
         return f"{hours}h {minutes:02d}m"
     return f"{minutes}m {secs:02d}s"
-
-
-def _clip(text: str, width: int) -> str:
-    text = " ".join(text.split())
-    return text if len(text) <= width else text[: width - 1] + "…"
 
 
 def _dump(value: Any, out: TextIO) -> int:

@@ -35,6 +35,7 @@ from typing import Any
 
 from alert_service import clients, parse
 from alert_service.redact import redact_url
+from alert_service.render import one_line
 
 # (function name or ARN, event) -> None; raises when the invocation failed.
 Invoker = Callable[[str, dict[str, Any]], None]
@@ -207,8 +208,7 @@ def _function_name(arn: Any) -> str | None:
 
 
 def _clean(text: str) -> str:
-    text = redact_url(" ".join(text.split()))
-    return text if len(text) <= REASON_MAX_CHARS else text[: REASON_MAX_CHARS - 1] + "…"
+    return one_line(redact_url(text), REASON_MAX_CHARS)
 
 
 def _describe(event: Mapping[str, Any] | None) -> tuple[list[str], list[str]]:
