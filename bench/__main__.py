@@ -37,7 +37,7 @@ from typing import Any
 from bench import BUILD_DIR, FUNCTIONS, OUT_DIR, events, server, sizes, stats
 from bench.runner import Program, build_baselines, check_build, peak_rss_kib, programs
 from bench.server import caller_key
-from local.pipeline import LocalStack
+from local.pipeline import LocalPipeline
 
 BLOCK = 100  # warm events per turn
 LAYER_ZIPPED_MAX = 2_500_000  # bytes (2.5 MB)
@@ -90,7 +90,7 @@ def measure_cold(progs: list[Program], reps: int) -> dict[str, dict[str, list[fl
 
 
 def measure_warm(
-    progs: list[Program], count: int, stack: LocalStack, counter: server.RequestCounter
+    progs: list[Program], count: int, stack: LocalPipeline, counter: server.RequestCounter
 ) -> dict[str, dict[str, Any]]:
     notes = events.flapping(count, alarms=10, seed=6)
     batch = [events.sns_event(note, events.alarm_index(note)) for note in notes]
@@ -290,7 +290,7 @@ def main(argv: list[str] | None = None) -> int:
     phases: dict[str, float] = {}
     # One recipient per channel: per-event numbers then read as "one email + one SMS".
     parameters = {"EmailRecipients": "dba-oncall@ott.example.com", "SmsRecipients": "+821012345678"}
-    with LocalStack(parameters, functions=FUNCTIONS, start_workers=False) as stack:
+    with LocalPipeline(parameters, functions=FUNCTIONS, start_workers=False) as stack:
         counter = server.install(stack.aws)
         env_of = {lid: stack.local_env(spec) for lid, spec in stack.specs.items()}
         progs = programs(stack.specs, env_of, variants=True)

@@ -18,7 +18,7 @@ from pathlib import Path
 
 from bench import FUNCTIONS, OUT_DIR
 from bench.runner import Program, build_baselines, check_build, programs
-from local.pipeline import LocalStack
+from local.pipeline import LocalPipeline
 from local.runtime import RUNTIME_PYTHON, WORKER_SCRIPT
 
 _LINE = re.compile(r"^import time:\s+(\d+) \|\s+(\d+) \|( *)(\S+)")
@@ -128,7 +128,7 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
     check_build()
     build_baselines()
-    with LocalStack(functions=[args.logical_id], start_workers=False) as stack:
+    with LocalPipeline(functions=[args.logical_id], start_workers=False) as stack:
         spec = stack.specs[args.logical_id]
         env = {args.logical_id: stack.local_env(spec)}
         program = next(

@@ -20,7 +20,7 @@ from pathlib import Path
 from bench import FUNCTIONS, OUT_DIR, events
 from bench.__main__ import cold_event
 from bench.runner import build_baselines, check_build, programs
-from local.pipeline import LocalStack
+from local.pipeline import LocalPipeline
 from local.runtime import RUNTIME_PYTHON
 
 _BUILTINS = {
@@ -119,7 +119,7 @@ def main(argv: list[str] | None = None) -> int:
     OUT_DIR.mkdir(parents=True, exist_ok=True)
     stats_file = OUT_DIR / f"cprofile-{args.logical_id}{'-baseline' if args.baseline else ''}.prof"
     stats_file.unlink(missing_ok=True)
-    with LocalStack(functions=[args.logical_id], start_workers=False) as stack:
+    with LocalPipeline(functions=[args.logical_id], start_workers=False) as stack:
         spec = stack.specs[args.logical_id]
         program = next(
             p

@@ -38,7 +38,7 @@ from typing import Any
 from bench import BUILD_DIR, FUNCTIONS, OUT_DIR, events, server
 from bench.runner import check_build, with_caller
 from bench.server import caller_key
-from local.pipeline import LocalStack, sns_lambda_event
+from local.pipeline import LocalPipeline, sns_lambda_event
 from local.runtime import Worker
 
 MAX_ATTEMPTS = 3  # Lambda: the first invocation and two retries
@@ -100,7 +100,7 @@ class Delivery:
 class FunctionPool:
     """``size`` warm workers of one function; each thread drives its own worker."""
 
-    def __init__(self, stack: LocalStack, logical_id: str, size: int) -> None:
+    def __init__(self, stack: LocalPipeline, logical_id: str, size: int) -> None:
         spec = stack.specs[logical_id]
         env = with_caller(stack.local_env(spec), logical_id)
         self.logical_id = logical_id
@@ -147,7 +147,7 @@ class FunctionPool:
             worker.close()
 
 
-def publish(stack: LocalStack, notes: list[events.Note]) -> dict[str, int]:
+def publish(stack: LocalPipeline, notes: list[events.Note]) -> dict[str, int]:
     """PublishBatch to the topic, 10 at a time; returns the SNS MessageId -> seq."""
     sns = stack.aws.client("sns")
     topic = stack.topics["AlarmTopic"]
@@ -175,7 +175,7 @@ def publish(stack: LocalStack, notes: list[events.Note]) -> dict[str, int]:
 
 
 def drain(
-    stack: LocalStack, logical_id: str, seq_of: dict[str, int], expected: int
+    stack: LocalPipeline, logical_id: str, seq_of: dict[str, int], expected: int
 ) -> list[Delivery]:
     """The ``expected`` envelopes queued for one function, as SNS Lambda events, in publish
     order (stops early if the queue runs dry)."""
@@ -275,7 +275,7 @@ def query_all(ddb: Any, **kwargs: Any) -> list[dict[str, Any]]:
         kwargs["ExclusiveStartKey"] = response["LastEvaluatedKey"]
 
 
-def check_history(stack: LocalStack, notes: list[events.Note], seq_of: dict[str, int]) -> list[str]:
+def check_history(stack: LocalPipeline, notes: list[events.Note], seq_of: dict[str, int]) -> list[str]:
     problems: list[str] = []
     ddb = stack.aws.client("dynamodb")
     table = stack.tables["AlarmHistoryTable"]
@@ -342,7 +342,7 @@ def check_history(stack: LocalStack, notes: list[events.Note], seq_of: dict[str,
     return problems
 
 
-def check_slack(stack: LocalStack, notes: list[events.Note]) -> tuple[int, list[str]]:
+def check_slack(stack: LocalPipeline, notes: list[events.Note]) -> tuple[int, list[str]]:
     posts = stack.slack.posts
     tokens: Counter[int] = Counter()
     for post in posts:
@@ -360,7 +360,7 @@ def check_slack(stack: LocalStack, notes: list[events.Note]) -> tuple[int, list[
     return len(posts), problems
 
 
-def check_fanout(stack: LocalStack, notes: list[events.Note]) -> tuple[dict[str, int], list[str]]:
+def check_fanout(stack: LocalPipeline, notes: list[events.Note]) -> tuple[dict[str, int], list[str]]:
     env = stack.specs[FANOUT].environment | stack.local_env(stack.specs[FANOUT])
     emails = [a for a in env.get("EMAIL_RECIPIENTS", "").split(",") if a.strip()]
     numbers = [n for n in env.get("SMS_RECIPIENTS", "").split(",") if n.strip()]
@@ -394,7 +394,7 @@ def run(count: int, alarms: int, concurrency: int, redeliveries: int, seed: int)
     from moto.moto_api._internal.models import moto_api_backend
 
     moto_api_backend.reset()
-    with LocalStack(functions=FUNCTIONS, start_workers=False) as stack:
+    with LocalPipeline(functions=FUNCTIONS, start_workers=False) as stack:
         counter = server.install(stack.aws)
         pools = {lid: FunctionPool(stack, lid, concurrency) for lid in FUNCTIONS}
         try:

@@ -24,7 +24,7 @@ from typing import Any
 from alert_service.render import one_line
 
 from local import EVENTS_DIR, ROOT
-from local.pipeline import Delivery, LocalStack
+from local.pipeline import Delivery, LocalPipeline
 from local.runtime import RuntimeMissing
 
 OUTPUT_DIR = ROOT / "demo-output"
@@ -154,7 +154,7 @@ def environment(values: dict[str, str]) -> Iterator[None]:
                 os.environ[k] = v
 
 
-def show_incidents(stack: LocalStack) -> None:
+def show_incidents(stack: LocalPipeline) -> None:
     """The incidents the demo created, as the history CLI (alert_service.cli) prints them."""
     try:
         from alert_service import cli  # the operator CLI, in the layer's package
@@ -207,7 +207,7 @@ def main() -> int:
     for old in OUTPUT_DIR.glob("*.html"):
         old.unlink()
     try:
-        stack = LocalStack()
+        stack = LocalPipeline()
     except RuntimeMissing as error:
         print(f"demo: {error}", file=sys.stderr)
         return 2

@@ -14,7 +14,7 @@ import sys
 from pathlib import Path
 
 from local.demo import print_slack
-from local.pipeline import LocalStack
+from local.pipeline import LocalPipeline
 from local.runtime import RuntimeMissing
 
 
@@ -25,7 +25,7 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
     event = json.loads(args.event.read_text(encoding="utf-8"))
     try:
-        stack = LocalStack(functions=[args.function], start_workers=False)
+        stack = LocalPipeline(functions=[args.function], start_workers=False)
     except RuntimeMissing as error:
         print(f"invoke: {error}", file=sys.stderr)
         return 2

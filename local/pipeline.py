@@ -1,6 +1,6 @@
 """The whole system on loopback: topic -> subscriptions -> built functions -> channels.
 
-``LocalStack`` starts moto's server and the loopback Slack, creates what template.yaml declares,
+``LocalPipeline`` starts moto's server and the loopback Slack, creates what template.yaml declares,
 and starts one warm worker per function of the template (runtime.Worker). Then either:
 
 - ``publish(event)``: every record's message is published to the topic in moto; moto delivers it
@@ -47,7 +47,7 @@ class Delivery:
     note: str = ""
 
 
-class LocalStack:
+class LocalPipeline:
     def __init__(
         self,
         parameters: dict[str, str] | None = None,
@@ -226,7 +226,7 @@ class LocalStack:
         self.slack.stop()
         self.aws.stop()
 
-    def __enter__(self) -> LocalStack:
+    def __enter__(self) -> LocalPipeline:
         return self
 
     def __exit__(self, *exc: object) -> None:

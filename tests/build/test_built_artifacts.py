@@ -52,10 +52,10 @@ def load(path: Path) -> dict[str, Any]:
 
 @pytest.fixture(scope="module")
 def stack() -> Iterator[Any]:
-    from local.pipeline import LocalStack
+    from local.pipeline import LocalPipeline
 
-    with LocalStack() as local_stack:
-        yield local_stack
+    with LocalPipeline() as pipeline:
+        yield pipeline
 
 
 def with_new_message_ids(event: dict[str, Any]) -> dict[str, Any]:
