@@ -275,7 +275,9 @@ def query_all(ddb: Any, **kwargs: Any) -> list[dict[str, Any]]:
         kwargs["ExclusiveStartKey"] = response["LastEvaluatedKey"]
 
 
-def check_history(stack: LocalPipeline, notes: list[events.Note], seq_of: dict[str, int]) -> list[str]:
+def check_history(
+    stack: LocalPipeline, notes: list[events.Note], seq_of: dict[str, int]
+) -> list[str]:
     problems: list[str] = []
     ddb = stack.aws.client("dynamodb")
     table = stack.tables["AlarmHistoryTable"]
@@ -360,7 +362,9 @@ def check_slack(stack: LocalPipeline, notes: list[events.Note]) -> tuple[int, li
     return len(posts), problems
 
 
-def check_fanout(stack: LocalPipeline, notes: list[events.Note]) -> tuple[dict[str, int], list[str]]:
+def check_fanout(
+    stack: LocalPipeline, notes: list[events.Note]
+) -> tuple[dict[str, int], list[str]]:
     env = stack.specs[FANOUT].environment | stack.local_env(stack.specs[FANOUT])
     emails = [a for a in env.get("EMAIL_RECIPIENTS", "").split(",") if a.strip()]
     numbers = [n for n in env.get("SMS_RECIPIENTS", "").split(",") if n.strip()]
