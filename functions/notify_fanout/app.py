@@ -94,7 +94,7 @@ def _attempt(
     send: Callable[[], object],
 ) -> None:
     try:
-        sent = delivery.deliver_once(channel, notification.message_id, recipient, send)
+        sent = delivery.deliver_once(channel, notification.message_id, recipient, send).sent
     except Exception as error:  # one recipient's failure must not cost the others their message
         # Not a DeliveryError: the same delivery in progress elsewhere, the idempotency table
         # unreachable, or a bug; a retry of the invocation settles the first two. Its text is not

@@ -64,7 +64,7 @@ def _deliver(notification: Notification) -> int:
     posted: list[Posted] = []
     sent = delivery.deliver_once(
         "slack", notification.message_id, "webhook", lambda: posted.append(_post(payload))
-    )
+    ).sent
     alarm = notification.alarm
     about = {
         "alarm_name": alarm.name if alarm else None,

@@ -11,8 +11,9 @@ from __future__ import annotations
 
 import hashlib
 from collections.abc import Callable
+from dataclasses import dataclass
 from functools import cache
-from typing import Any
+from typing import Any, Generic, TypeVar
 
 from alert_service import clients
 from alert_service.config import required
@@ -20,6 +21,12 @@ from alert_service.config import required
 # Records outlive the failure queue's 14-day retention, so a replay two weeks later still skips
 # what was delivered before the failure.
 RECORD_TTL_SECONDS = 15 * 24 * 3600
+# The idempotency key is ``<KEY_PREFIX>#<hash of (channel, MessageId, recipient key)>``. Without a
+# prefix Powertools would put the Lambda function name and the decorated function's qualified name
+# in it: renaming either would forget every delivery. Changing this value forgets them too.
+KEY_PREFIX = "alert-service.delivery"
+
+T = TypeVar("T")
 
 
 @cache
@@ -53,25 +60,47 @@ def recipient_key(recipient: str) -> str:
     return hashlib.sha256(recipient.encode("utf-8")).hexdigest()[:32]
 
 
-def deliver_once(channel: str, message_id: str, recipient: str, send: Callable[[], object]) -> bool:
-    """Run ``send`` unless this delivery already succeeded. True when it was sent now.
+@dataclass(frozen=True)
+class Delivered(Generic[T]):
+    """What ``deliver_once`` did: ``sent`` is True when ``send`` ran now.
 
+    ``result`` is what ``send`` returned: now, or (on a repeat) as stored by the first delivery,
+    so a caller that needs the answer of the original send (a Slack message's ``ts``) has it.
+    A result must be JSON-serialisable to be stored; None is stored as None.
+    """
+
+    sent: bool
+    result: T | None
+
+
+def deliver_once(
+    channel: str, message_id: str, recipient: str, send: Callable[[], T]
+) -> Delivered[T]:
+    """Run ``send`` unless this delivery already succeeded.
+
+    The once-only key depends on (channel, MessageId, recipient) only, never on the function's or
+    the stack's name, so a redeploy under another name still remembers what was delivered.
     ``recipient`` (an address, a number, "webhook") is stored only as ``recipient_key``.
     """
     from aws_lambda_powertools.utilities.idempotency import idempotent_function
 
     sent = False
 
-    def deliver(delivery: dict[str, str]) -> dict[str, bool]:
+    def deliver(delivery: dict[str, str]) -> dict[str, Any]:
         nonlocal sent
-        send()
+        result = send()
         sent = True
-        return {"delivered": True}
+        return {"result": result}
 
-    idempotent_function(
-        data_keyword_argument="delivery", persistence_store=_store(), config=_config()
-    )(deliver)(delivery={"channel": channel, "message_id": message_id, "recipient": recipient})
-    return sent
+    once = idempotent_function(
+        data_keyword_argument="delivery",
+        persistence_store=_store(),
+        config=_config(),
+        key_prefix=KEY_PREFIX,
+    )(deliver)
+    key = {"channel": channel, "message_id": message_id, "recipient": recipient_key(recipient)}
+    stored = once(delivery=key)
+    return Delivered(sent=sent, result=(stored or {}).get("result"))
 
 
 def reset() -> None:

@@ -1,0 +1,55 @@
+"""Once-only delivery against a real (moto) idempotency table."""
+
+from __future__ import annotations
+
+import json
+
+import boto3
+import pytest
+from alert_service import delivery
+
+
+def test_key_survives_a_renamed_function(
+    idempotency_table: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # The key used to hold the Lambda function's name: a redeploy under another stack name forgot
+    # every delivery, and a replay of the failure queue sent them all again.
+    sends: list[str] = []
+    monkeypatch.setenv("AWS_LAMBDA_FUNCTION_NAME", "ott-alert-service-slack-relay")
+    first = delivery.deliver_once("slack", "m-1", "webhook", lambda: sends.append("a") or "ts-1")
+    monkeypatch.setenv("AWS_LAMBDA_FUNCTION_NAME", "renamed-stack-slack-relay")
+    delivery.reset()  # a new deployment is a new process
+    again = delivery.deliver_once("slack", "m-1", "webhook", lambda: sends.append("b") or "ts-2")
+
+    assert sends == ["a"]
+    assert (first.sent, again.sent) == (True, False)
+    items = boto3.client("dynamodb").scan(TableName=idempotency_table)["Items"]
+    assert [item["id"]["S"].split("#")[0] for item in items] == [delivery.KEY_PREFIX]
+    assert "relay" not in json.dumps(items)
+
+
+def test_a_repeat_returns_what_the_first_send_returned(idempotency_table: str) -> None:
+    # The Slack incident view keeps the ts of the message it posted: a retry must get it back.
+    first = delivery.deliver_once("slack-app", "m-2", "C1", lambda: {"ts": "1700000000.000100"})
+    again = delivery.deliver_once("slack-app", "m-2", "C1", lambda: {"ts": "never"})
+    assert first == delivery.Delivered(sent=True, result={"ts": "1700000000.000100"})
+    assert again == delivery.Delivered(sent=False, result={"ts": "1700000000.000100"})
+
+
+def test_each_channel_and_recipient_is_its_own_delivery(idempotency_table: str) -> None:
+    sends: list[tuple[str, str]] = []
+    for channel, recipient in [("email", "a@x.io"), ("email", "b@x.io"), ("sms", "a@x.io")]:
+        delivery.deliver_once(
+            channel, "m-3", recipient, lambda c=channel, r=recipient: sends.append((c, r))
+        )
+    delivery.deliver_once("email", "m-3", "a@x.io", lambda: sends.append(("again", "")))
+    assert sends == [("email", "a@x.io"), ("email", "b@x.io"), ("sms", "a@x.io")]
+
+
+def test_a_failed_send_is_not_remembered(idempotency_table: str) -> None:
+    def broken() -> None:
+        raise RuntimeError("Slack is down")
+
+    with pytest.raises(RuntimeError):
+        delivery.deliver_once("slack", "m-4", "webhook", broken)
+    assert delivery.deliver_once("slack", "m-4", "webhook", lambda: "ok").sent
