@@ -1,4 +1,6 @@
-"""The Slack webhook URL, read from Secrets Manager through Powertools Parameters and cached.
+"""Slack credentials, read from Secrets Manager through Powertools Parameters and cached.
+
+Two secrets: the incoming webhook of the relay, and the Slack app of the incident view.
 
 The secret's SecretString is ``{"webhook_url": "https://hooks.slack.com/services/..."}``
 (CONTRACT.md). The value is cached for ``MAX_AGE_SECONDS`` so a warm function makes no Secrets
@@ -17,6 +19,7 @@ talked into posting alarms to anything but Slack; do not set it in a deployed fu
 
 from __future__ import annotations
 
+from dataclasses import dataclass, field
 from typing import Any
 from urllib.parse import urlsplit
 
@@ -38,8 +41,8 @@ _PERMANENT_CODES = frozenset(
 )
 
 
-class WebhookSecretError(DeliveryError):
-    """The secret is missing, unreadable or does not hold a usable webhook URL."""
+class SlackSecretError(DeliveryError):
+    """A Slack secret is missing, unreadable, or does not hold what it must (never its values)."""
 
 
 _provider: Any = None
@@ -63,46 +66,86 @@ def _secrets_provider() -> Any:
     return _provider
 
 
-def webhook_url(secret_id: str, *, refresh: bool = False) -> str:
-    """The webhook URL held by ``secret_id``; ``refresh`` skips the cache (after a rotation)."""
+def _read_json(secret_id: str, what: str, example: str, *, refresh: bool) -> Any:
+    """The secret's SecretString as JSON (cached ``MAX_AGE_SECONDS``). Errors name only the id."""
     from aws_lambda_powertools.utilities.parameters.exceptions import (
         GetParameterError,
         TransformParameterError,
     )
 
     try:
-        value = _secrets_provider().get(
+        return _secrets_provider().get(
             secret_id, transform="json", max_age=MAX_AGE_SECONDS, force_fetch=refresh
         )
     except TransformParameterError:
-        raise WebhookSecretError(
-            f"Slack webhook secret {secret_id!r} is not JSON; expected "
-            f'{{"{WEBHOOK_KEY}": "https://hooks.slack.com/services/..."}}',
-            retryable=False,
+        raise SlackSecretError(
+            f"{what} {secret_id!r} is not JSON; expected {example}", retryable=False
         ) from None
     except GetParameterError as error:
         # Powertools raises without "from": the boto3 ClientError is the implicit context.
         code = _error_code(error.__cause__ or error.__context__)
         if code == "ResourceNotFoundException":
-            message = f"Slack webhook secret {secret_id!r} does not exist"
+            message = f"{what} {secret_id!r} does not exist"
         else:
-            message = f"Slack webhook secret {secret_id!r} could not be read ({code or 'error'})"
+            message = f"{what} {secret_id!r} could not be read ({code or 'error'})"
         # Throttling or a network blip may pass; a missing secret or a denied read needs a person,
         # but a Lambda retry is harmless and the failure destination keeps the event either way.
-        raise WebhookSecretError(message, retryable=code not in _PERMANENT_CODES) from None
+        raise SlackSecretError(message, retryable=code not in _PERMANENT_CODES) from None
 
+
+def webhook_url(secret_id: str, *, refresh: bool = False) -> str:
+    """The webhook URL held by ``secret_id``; ``refresh`` skips the cache (after a rotation)."""
+    value = _read_json(
+        secret_id,
+        "Slack webhook secret",
+        f'{{"{WEBHOOK_KEY}": "https://hooks.slack.com/services/..."}}',
+        refresh=refresh,
+    )
     url = value.get(WEBHOOK_KEY) if isinstance(value, dict) else None
     if not isinstance(url, str) or not url.strip():
-        raise WebhookSecretError(
+        raise SlackSecretError(
             f"Slack webhook secret {secret_id!r} has no {WEBHOOK_KEY!r} key", retryable=False
         )
     url = url.strip()
     problem = _url_problem(url)
     if problem:
-        raise WebhookSecretError(
+        raise SlackSecretError(
             f"Slack webhook secret {secret_id!r}: {WEBHOOK_KEY} {problem}", retryable=False
         )
     return url
+
+
+@dataclass(frozen=True)
+class SlackApp:
+    """The Slack app's secret (CONTRACT.md, Slack incident view). ``repr`` hides the credentials."""
+
+    bot_token: str = field(repr=False)
+    signing_secret: str = field(repr=False)
+    channel: str
+
+
+SLACK_APP_KEYS = ("bot_token", "signing_secret", "channel")
+
+
+def slack_app(secret_id: str, *, refresh: bool = False) -> SlackApp:
+    """The bot token, signing secret and channel held by ``secret_id`` (SLACK_APP_SECRET_ID)."""
+    value = _read_json(
+        secret_id,
+        "Slack app secret",
+        '{"bot_token": "xoxb-...", "signing_secret": "...", "channel": "C0123456789"}',
+        refresh=refresh,
+    )
+    if not isinstance(value, dict):
+        value = {}
+    missing = [
+        k for k in SLACK_APP_KEYS if not isinstance(value.get(k), str) or not value[k].strip()
+    ]
+    if missing:
+        raise SlackSecretError(
+            f"Slack app secret {secret_id!r} has no {', '.join(map(repr, missing))}",
+            retryable=False,
+        )
+    return SlackApp(*(value[k].strip() for k in SLACK_APP_KEYS))
 
 
 def _error_code(error: BaseException | None) -> str | None:
