@@ -20,7 +20,7 @@ import random
 import time
 from collections.abc import Callable, Iterable, Iterator
 from contextlib import contextmanager
-from typing import TypeVar
+from typing import Any, TypeVar
 
 T = TypeVar("T")
 
@@ -36,6 +36,26 @@ class DeliveryError(Exception):
 def is_retryable(error: BaseException) -> bool:
     """A ``DeliveryError`` says; anything else (idempotency table, a bug) may pass on a retry."""
     return bool(getattr(error, "retryable", True))
+
+
+def report_failure(logger: Any, message: str, error: BaseException, **extra: Any) -> str:
+    """Log one failed delivery as its kind deserves; returns the reason to put in the failure list.
+
+    Retryable: a WARNING (Lambda retries the invocation). Not retryable: an ERROR that says an
+    operator is needed. A ``DeliveryError``'s text is ours and redacted; any other exception's text
+    is not (it may hold a recipient or a URL), so only its type is reported, with the traceback
+    kept in the log for a bug.
+    """
+    retryable = is_retryable(error)
+    reason = str(error) if isinstance(error, DeliveryError) else type(error).__name__
+    fields = {**extra, "error": reason, "retryable": retryable}
+    if not isinstance(error, DeliveryError):
+        logger.exception(message, extra=fields)
+    elif retryable:
+        logger.warning(message, extra=fields)
+    else:
+        logger.error(f"{message}; needs an operator, a retry cannot help", extra=fields)
+    return reason
 
 
 class DeliveriesFailed(Exception):
