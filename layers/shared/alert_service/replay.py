@@ -232,7 +232,10 @@ def _describe(event: Mapping[str, Any] | None) -> tuple[list[str], list[str]]:
     """SNS MessageIds and alarm names in an event, for the report."""
     if not event:
         return [], []
-    found = parse.notifications(event)
+    try:
+        found = parse.notifications(event)
+    except parse.NotAnSnsEvent:
+        return [], []  # the function will say so (it fails such an event), and it stays queued
     names = [n.alarm.name for n in found if n.alarm is not None]
     return [n.message_id for n in found], [_clean(name) for name in names]
 
