@@ -168,14 +168,19 @@ def parse_message(
 
 def _report_parse_error(error: Exception, message_id: str) -> None:
     """Log and count a payload the parser failed on; only the exception's type leaves."""
+    kind = type(error).__name__
+    # Type and MessageId in the text too: Lambda's own JSON log format drops ``extra`` fields.
     logger.error(
-        "alarm payload not understood; delivered as a notice",
-        extra={"message_id": message_id, "error_type": type(error).__name__},
+        "alarm payload not understood (%s, MessageId %s); delivered as a notice",
+        kind,
+        message_id,
+        extra={"message_id": message_id, "error_type": kind},
     )
-    # Lazily: the error path alone pays for Powertools' metrics module.
-    from aws_lambda_powertools import Metrics
-    from aws_lambda_powertools.metrics import MetricUnit
-
+    try:  # lazily: only this path pays for it; the operator's tools may run without Powertools
+        from aws_lambda_powertools import Metrics
+        from aws_lambda_powertools.metrics import MetricUnit
+    except ImportError:
+        return
     Metrics().add_metric(name=PARSE_ERROR_METRIC, unit=MetricUnit.Count, value=1)
 
 
