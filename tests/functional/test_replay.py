@@ -429,8 +429,8 @@ def test_a_record_whose_event_is_not_sns_is_never_deleted(
 # --- every message stays ours until it is deleted ------------------------------------------------
 
 
-def delivered_records(setup: Setup, queue: str, count: int) -> list[str]:
-    """``count`` failure records of distinct notifications, each delivered meanwhile."""
+def queue_records(queue: str, count: int) -> list[str]:
+    """Put ``count`` failure records of distinct CPU alarm notifications on ``queue``."""
     ids = [str(uuid.uuid4()) for _ in range(count)]
     for message_id in ids:
         event = load_event("cpu_alarm.json")
@@ -461,12 +461,17 @@ def test_a_receive_takes_only_what_it_can_finish_and_each_message_is_extended(
     setup: Setup, capsys: pytest.CaptureFixture[str]
 ) -> None:
     queue = create_queue("alert-service-slack-relay-failed")
-    delivered_records(setup, queue, 5)
+    queue_records(queue, 5)
     setup.slack_up()
     calls: list[tuple[str, Any]] = []
     record_sqs_calls(calls)
-    invoker = setup.invoker
-    setup.invoker = lambda fn, ev: (calls.append(("invoke", None)), invoker(fn, ev))[1]  # type: ignore[method-assign]
+    invoke = setup.invoker
+
+    def noted(function: str, event: dict[str, Any]) -> None:
+        calls.append(("invoke", None))
+        invoke(function, event)
+
+    setup.invoker = noted  # type: ignore[method-assign]
 
     code, out = cli(setup, capsys, "--queue-url", queue, "--visibility-timeout", "300")
 
@@ -491,7 +496,7 @@ def test_a_failed_delete_is_reported_and_the_run_goes_on(
     from botocore.awsrequest import AWSResponse
 
     queue = create_queue("alert-service-slack-relay-failed")
-    delivered_records(setup, queue, 2)
+    queue_records(queue, 2)
     setup.slack_up()
     refused: list[bool] = []
 
