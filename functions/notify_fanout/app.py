@@ -1,8 +1,8 @@
 """NotifyFanoutFunction: SNS (db-alarm topic) -> email through SES and SMS through SNS.
 
-parse -> decide (EMAIL_STATES / SMS_STATES) -> render once per channel -> send once per recipient.
-Every recipient is attempted; failures are collected, masked, and raised at the end so Lambda
-retries the invocation; deliveries that succeeded are remembered per (channel, MessageId,
+parse -> decide (decide.py: EMAIL_STATES / SMS_STATES) -> render once per channel -> send once per
+recipient. Every recipient is attempted; failures are collected, masked, and raised at the end so
+Lambda retries the invocation; deliveries that succeeded are remembered per (channel, MessageId,
 recipient) in the idempotency table and not repeated on that retry.
 """
 
@@ -14,15 +14,15 @@ from collections.abc import Callable
 from functools import partial
 from typing import Any
 
-from alert_service import config, delivery, parse
+from alert_service import config, decide, delivery, parse
 from alert_service.alarm import Notification
-from alert_service.channels import DeliveriesFailed, DeliveryError
+from alert_service.channels import DeliveriesFailed, is_retryable, report_failure
 from alert_service.channels import email as email_channel
 from alert_service.channels import sms as sms_channel
 from alert_service.redact import mask_email, mask_phone
 from alert_service.render import email as email_render
 from alert_service.render import sms as sms_render
-from alert_service.view import build_view
+from alert_service.view import View, build_view
 from aws_lambda_powertools import Logger, Metrics
 from aws_lambda_powertools.metrics import MetricUnit, single_metric
 
@@ -32,6 +32,9 @@ metrics = Metrics()
 # the cold-start metric and Powertools would warn "No application metrics" on every invocation.
 warnings.filterwarnings("ignore", message="No application metrics to publish", category=UserWarning)
 
+FANOUT_CHANNELS: tuple[decide.Channel, ...] = ("email", "sms")
+MASKS: dict[str, Callable[[str], str]] = {"email": mask_email, "sms": mask_phone}
+
 
 @metrics.log_metrics(capture_cold_start_metric=True)
 @logger.inject_lambda_context(clear_state=True)
@@ -39,15 +42,18 @@ def handler(event: dict[str, Any], context: Any) -> dict[str, int]:
     # Cached per process: the first invocation checks the configuration, and a bad value fails it
     # with ConfigurationError naming the variable and the (masked) entry.
     settings = config.fanout_settings()
+    routing = decide.routing()
     delivery.register_lambda_context(context)
     display = config.display_settings()
+    notifications = parse.notifications(event)  # NotAnSnsEvent fails the invocation
     outcome: Counter[tuple[str, str]] = Counter()
     failures: list[str] = []
     try:
-        for notification in parse.notifications(event):
+        for notification in notifications:
             logger.set_correlation_id(notification.message_id)
+            targets = decide.decide(notification, routing, channels=FANOUT_CHANNELS)
             try:
-                _fan_out(notification, settings, display, outcome, failures)
+                _fan_out(notification, targets, settings, display, outcome, failures)
             except Exception as error:  # a rendering bug must not stop the other records
                 logger.exception("Rendering failed")
                 failures.append(f"{notification.message_id}: {type(error).__name__}")
@@ -55,63 +61,73 @@ def handler(event: dict[str, Any], context: Any) -> dict[str, int]:
     finally:
         _publish_metrics(outcome)
     if failures:
-        raise DeliveriesFailed(failures)
+        refused = sum(n for (kind, _), n in outcome.items() if kind == "refused")
+        raise DeliveriesFailed.of(failures, permanent=refused == len(failures))
     return {"delivered": sum(n for (kind, _), n in outcome.items() if kind == "delivered")}
 
 
 def _fan_out(
     notification: Notification,
+    targets: list[decide.Delivery],
     settings: config.FanoutSettings,
     display: config.DisplaySettings,
     outcome: Counter[tuple[str, str]],
     failures: list[str],
 ) -> None:
-    """Decide, render once per channel, send once per recipient."""
-    emails, numbers = settings.email_to(notification), settings.sms_to(notification)
-    if not emails and not numbers:
+    """Render once per channel, send once per recipient."""
+    if not targets:
         logger.info("Nothing to send", extra={"state": notification.state})
         return
     view = build_view(notification, display)
-    if emails:
-        mail = email_render.render(view)
-        for address in emails:
-            send = partial(email_channel.send, settings.sender, address, mail)
-            _attempt("email", notification, address, mask_email(address), outcome, failures, send)
-    if numbers:
-        text = sms_render.render(view)
-        for number in numbers:
-            send = partial(sms_channel.send, number, text)
-            _attempt("sms", notification, number, mask_phone(number), outcome, failures, send)
+    rendered: dict[str, Any] = {}
+    for target in targets:
+        masked = MASKS[target.channel](target.destination)
+        if target.held_by:
+            logger.info(
+                "Held",
+                extra={"channel": target.channel, "recipient": masked, "held_by": target.held_by},
+            )
+            outcome["held", target.channel] += 1
+            continue
+        if target.channel not in rendered:
+            rendered[target.channel] = _render(target.channel, view)
+        send = _sender(target, settings, rendered[target.channel])
+        _attempt(target, notification, masked, outcome, failures, send)
+
+
+def _render(channel: str, view: View) -> Any:
+    return email_render.render(view) if channel == "email" else sms_render.render(view)
+
+
+def _sender(
+    target: decide.Delivery, settings: config.FanoutSettings, message: Any
+) -> Callable[[], str]:
+    if target.channel == "email":
+        return partial(email_channel.send, settings.sender, target.destination, message)
+    return partial(sms_channel.send, target.destination, message)
 
 
 def _attempt(
-    channel: str,
+    target: decide.Delivery,
     notification: Notification,
-    recipient: str,
     masked: str,
     outcome: Counter[tuple[str, str]],
     failures: list[str],
     send: Callable[[], object],
 ) -> None:
+    channel = target.channel
     try:
-        sent = delivery.deliver_once(channel, notification.message_id, recipient, send).sent
+        sent = delivery.deliver_once(
+            channel, notification.message_id, target.once_only_recipient, send
+        ).sent
     except Exception as error:  # one recipient's failure must not cost the others their message
         # Not a DeliveryError: the same delivery in progress elsewhere, the idempotency table
-        # unreachable, or a bug; a retry of the invocation settles the first two. Its text is not
-        # ours (it may hold the recipient), so only its type is reported.
-        reason = str(error) if isinstance(error, DeliveryError) else type(error).__name__
-        retryable = getattr(error, "retryable", True)
-        logger.warning(
-            "Delivery failed",
-            extra={
-                "channel": channel,
-                "recipient": masked,
-                "retryable": retryable,
-                "error": reason,
-            },
-        )
+        # unreachable, or a bug; a retry of the invocation settles the first two.
+        reason = report_failure(logger, "Delivery failed", error, channel=channel, recipient=masked)
         failures.append(f"{notification.message_id} {channel} {masked}: {reason}")
         outcome["failed", channel] += 1
+        if not is_retryable(error):
+            outcome["refused", channel] += 1
         return
     if sent:
         logger.info("Delivered", extra={"channel": channel, "recipient": masked})
@@ -131,7 +147,13 @@ def _publish_metrics(outcome: Counter[tuple[str, str]]) -> None:
     Powertools' ``Metrics`` applies its dimensions to every metric of a flush, so each channel's
     counts go out as their own EMF record through ``single_metric``, one per channel and outcome.
     """
-    names = {"delivered": "NotificationsDelivered", "failed": "NotificationsFailed"}
+    names = {
+        "delivered": "NotificationsDelivered",
+        "failed": "NotificationsFailed",
+        # Failures a retry cannot help (channels/__init__.py): alarm on these to call an operator.
+        "refused": "DeliveriesRefused",
+        "held": "NotificationsHeld",
+    }
     for (kind, channel), count in sorted(outcome.items()):
         with single_metric(
             name=names[kind],

@@ -1,21 +1,21 @@
 """Slack relay: SNS db-alarm notifications -> one Slack incoming-webhook message each (seed 000).
 
-parse -> view -> render -> post, once per SNS MessageId. Every record is attempted; the failed
-ones are named (MessageIds and redacted reasons, never the webhook URL) in the exception that fails
-the invocation, so Lambda retries it and the on-failure destination keeps it. Messages already
-posted are skipped on the retry (delivery.deliver_once).
+parse -> decide -> render -> post, once per (SNS MessageId, webhook). Every record is attempted;
+the failed ones are named (MessageIds and redacted reasons, never the webhook URL) in the exception
+that fails the invocation, so Lambda retries it and the on-failure destination keeps it. Messages
+already posted are skipped on the retry (delivery.deliver_once).
 """
 
 from __future__ import annotations
 
+from dataclasses import asdict
 from typing import Any
 
-from alert_service import delivery, parse, secrets
+from alert_service import decide, delivery, parse, secrets
 from alert_service.alarm import Notification
-from alert_service.channels import DeliveriesFailed, DeliveryError
+from alert_service.channels import DeliveriesFailed, is_retryable, report_failure
 from alert_service.channels.slack import Posted, SlackWebhook, WebhookInvalid
 from alert_service.config import display_settings, required
-from alert_service.redact import redact_url
 from alert_service.render import slack as slack_layout
 from alert_service.view import build_view
 from aws_lambda_powertools import Logger, Metrics
@@ -33,50 +33,58 @@ webhook = SlackWebhook()
 @logger.inject_lambda_context(clear_state=True)
 def handler(event: dict[str, Any], context: Any) -> dict[str, int]:
     delivery.register_lambda_context(context)
+    notifications = parse.notifications(event)  # NotAnSnsEvent fails the invocation
+    routing = decide.routing()
     failures: list[str] = []
-    delivered = 0
-    for notification in parse.notifications(event):
+    refused = delivered = 0
+    for notification in notifications:
         logger.set_correlation_id(notification.message_id)
         logger.append_keys(message_id=notification.message_id)
-        try:
-            delivered += _deliver(notification)
-        except DeliveryError as error:
-            logger.error(
-                "slack delivery failed", extra={"error": str(error), "retryable": error.retryable}
-            )
-            failures.append(f"{notification.message_id}: {error}")
-        except Exception as error:  # one bad record must not stop the others
-            # Unexpected (idempotency table unreachable, configuration, a bug): keep the traceback.
-            logger.exception("slack delivery failed", extra={"retryable": True})
-            failures.append(f"{notification.message_id}: {redact_url(repr(error))}")
+        for target in decide.decide(notification, routing, channels=("slack",)):
+            if target.held_by:
+                logger.info("slack held", extra={"held_by": target.held_by})
+                metrics.add_metric(name="NotificationsHeld", unit=MetricUnit.Count, value=1)
+                continue
+            try:
+                delivered += _deliver(notification, target)
+            except Exception as error:  # one bad record must not stop the others
+                reason = report_failure(logger, "slack delivery failed", error)
+                failures.append(f"{notification.message_id}: {reason}")
+                refused += not is_retryable(error)
     logger.set_correlation_id(None)
     if delivered:
         metrics.add_metric(name="NotificationsDelivered", unit=MetricUnit.Count, value=delivered)
     if failures:
         metrics.add_metric(name="NotificationsFailed", unit=MetricUnit.Count, value=len(failures))
-        raise DeliveriesFailed(failures)
+        if refused:
+            metrics.add_metric(name="DeliveriesRefused", unit=MetricUnit.Count, value=refused)
+        raise DeliveriesFailed.of(failures, permanent=refused == len(failures))
     return {"delivered": delivered}
 
 
-def _deliver(notification: Notification) -> int:
+def _deliver(notification: Notification, target: decide.Delivery) -> int:
     """Post one notification unless an earlier invocation did; 1 when posted now."""
     payload = slack_layout.render(build_view(notification, display_settings()))
-    posted: list[Posted] = []
-    sent = delivery.deliver_once(
-        "slack", notification.message_id, "webhook", lambda: posted.append(_post(payload))
-    ).sent
+    done = delivery.deliver_once(
+        "slack",
+        notification.message_id,
+        target.once_only_recipient,
+        # Stored as JSON with the once-only record: a plain dict, not the dataclass.
+        lambda: asdict(_post(payload)),
+    )
     alarm = notification.alarm
     about = {
         "alarm_name": alarm.name if alarm else None,
         "state": alarm.state.value if alarm else None,
         "problem": notification.problem,
     }
-    if not sent:
+    if not done.sent:
         logger.info("slack already delivered", extra=about)
         return 0
+    posted = done.result or {}
     logger.info(
         "slack delivered",
-        extra={**about, "status": posted[0].status, "attempts": posted[0].attempts},
+        extra={**about, "status": posted.get("status"), "attempts": posted.get("attempts")},
     )
     return 1
 

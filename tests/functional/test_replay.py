@@ -132,41 +132,45 @@ def visible(url: str) -> int:
     return int(attributes["ApproximateNumberOfMessages"])
 
 
-def fail_as_lambda_would(setup: Setup, event: dict[str, Any], attempts: int = 3) -> dict[str, Any]:
-    """Invoke like asynchronous invocation (1 try + 2 retries); return the on-failure record.
+ON_FAILURE_RECORD = ROOT / "tests" / "fixtures" / "lambda" / "on_failure_record.json"
 
-    The record's shape is AWS's (Lambda developer guide, "Capturing records of Lambda asynchronous
-    invocations"): requestContext / requestPayload / responseContext / responsePayload.
+
+def destination_record(
+    event: dict[str, Any], error: BaseException | None = None, attempts: int = 3
+) -> dict[str, Any]:
+    """What Lambda's on-failure destination writes for ``event``, in the documented shape.
+
+    Built from AWS's example record (tests/fixtures/lambda/SOURCES.md); only what depends on the
+    test changes: our function, the event, and the error the handler raised (the Python runtime's
+    error object). Without an error, the example's own crash ("Process exited ...") stays.
     """
-    error: DeliveriesFailed | None = None
+    record = json.loads(ON_FAILURE_RECORD.read_text(encoding="utf-8"))
     request_id = str(uuid.uuid4())
+    record["requestContext"].update(
+        requestId=request_id,
+        functionArn=f"{FUNCTION_ARN}:$LATEST",
+        approximateInvokeCount=attempts,
+    )
+    record["requestPayload"] = event
+    if error is not None:
+        record["responsePayload"] = {
+            "errorMessage": str(error),
+            "errorType": type(error).__name__,
+            "requestId": request_id,
+            "stackTrace": traceback.format_tb(error.__traceback__),
+        }
+    return record
+
+
+def fail_as_lambda_would(setup: Setup, event: dict[str, Any], attempts: int = 3) -> dict[str, Any]:
+    """Invoke like asynchronous invocation (1 try + 2 retries); return the on-failure record."""
+    error: DeliveriesFailed | None = None
     for _ in range(attempts):
         with pytest.raises(DeliveriesFailed) as raised:
             setup.run_handler(event)
         error = raised.value
     assert error is not None
-    return {
-        "version": "1.0",
-        "timestamp": "2024-01-12T07:33:02.113Z",
-        "requestContext": {
-            "requestId": request_id,
-            "functionArn": f"{FUNCTION_ARN}:$LATEST",
-            "condition": "RetriesExhausted",
-            "approximateInvokeCount": attempts,
-        },
-        "requestPayload": event,
-        "responseContext": {
-            "statusCode": 200,
-            "executedVersion": "$LATEST",
-            "functionError": "Unhandled",
-        },
-        "responsePayload": {
-            "errorMessage": str(error),
-            "errorType": type(error).__name__,
-            "requestId": request_id,
-            "stackTrace": traceback.format_tb(error.__traceback__),
-        },
-    }
+    return destination_record(event, error, attempts)
 
 
 def cli(setup: Setup, capsys: pytest.CaptureFixture[str], *args: str) -> tuple[int, str]:
@@ -378,3 +382,142 @@ def test_lambda_invoker_raises_on_function_error(
             with pytest.raises(replay.InvokeFailed, match=error):
                 replay.lambda_invoker(FUNCTION_NAME, event)
         stub.assert_no_pending_responses()
+
+
+# --- the documented record as it is, and events that are not SNS events --------------------------
+
+
+def test_a_crashed_invocations_record_is_read_and_replayed(
+    setup: Setup, capsys: pytest.CaptureFixture[str]
+) -> None:
+    # The documented example: the function crashed, so the payload holds only errorMessage.
+    queue = create_queue("alert-service-slack-relay-failed")
+    record = destination_record(load_event("cpu_alarm.json"))
+    boto3.client("sqs").send_message(QueueUrl=queue, MessageBody=json.dumps(record))
+
+    code, out = cli(setup, capsys, "--queue-url", queue, "--dry-run")
+    assert code == 0
+    assert "RetriesExhausted after 3 attempts" in out
+    assert "Process exited before completing request" in out
+
+    setup.slack_up()
+    code, out = cli(setup, capsys, "--queue-url", queue)
+    assert code == 0, out
+    assert len(setup.slack_posts()) == 1
+    assert queue_depth(queue) == 0
+
+
+def test_a_record_whose_event_is_not_sns_is_never_deleted(
+    setup: Setup, capsys: pytest.CaptureFixture[str]
+) -> None:
+    # Returning success for it (as the handlers once did) would delete it unread.
+    queue = create_queue("alert-service-slack-relay-failed")
+    record = destination_record({"detail-type": "Scheduled Event", "detail": {}})
+    boto3.client("sqs").send_message(QueueUrl=queue, MessageBody=json.dumps(record))
+    setup.slack_up()
+
+    code, out = cli(setup, capsys, "--queue-url", queue, "--json", "--visibility-timeout", "0")
+
+    assert code == 1
+    [message] = json.loads(out)["messages"]
+    assert message["status"] == "failed"
+    assert "NotAnSnsEvent" in message["error"]
+    assert setup.invoked == [FUNCTION_ARN]
+    assert queue_depth(queue) == 1
+
+
+# --- every message stays ours until it is deleted ------------------------------------------------
+
+
+def queue_records(queue: str, count: int) -> list[str]:
+    """Put ``count`` failure records of distinct CPU alarm notifications on ``queue``."""
+    ids = [str(uuid.uuid4()) for _ in range(count)]
+    for message_id in ids:
+        event = load_event("cpu_alarm.json")
+        event["Records"][0]["Sns"]["MessageId"] = message_id
+        boto3.client("sqs").send_message(
+            QueueUrl=queue, MessageBody=json.dumps(destination_record(event))
+        )
+    return ids
+
+
+def record_sqs_calls(calls: list[tuple[str, Any]]) -> None:
+    def seen(params: dict[str, Any], model: Any, **_: Any) -> None:
+        body = params.get("body")
+        parsed = (
+            json.loads(body) if isinstance(body, bytes | str) and body[:1] in (b"{", "{") else {}
+        )
+        if model.name == "ReceiveMessage":
+            calls.append(("receive", parsed.get("MaxNumberOfMessages")))
+        elif model.name == "ChangeMessageVisibility":
+            calls.append(("visibility", parsed.get("VisibilityTimeout")))
+        elif model.name == "DeleteMessage":
+            calls.append(("delete", None))
+
+    clients.client("sqs").meta.events.register("before-call.sqs", seen)
+
+
+def test_a_receive_takes_only_what_it_can_finish_and_each_message_is_extended(
+    setup: Setup, capsys: pytest.CaptureFixture[str]
+) -> None:
+    queue = create_queue("alert-service-slack-relay-failed")
+    queue_records(queue, 5)
+    setup.slack_up()
+    calls: list[tuple[str, Any]] = []
+    record_sqs_calls(calls)
+    invoke = setup.invoker
+
+    def noted(function: str, event: dict[str, Any]) -> None:
+        calls.append(("invoke", None))
+        invoke(function, event)
+
+    setup.invoker = noted  # type: ignore[method-assign]
+
+    code, out = cli(setup, capsys, "--queue-url", queue, "--visibility-timeout", "300")
+
+    assert code == 0, out
+    assert queue_depth(queue) == 0
+    # 300 s covers three invocations at their worst case (2 x (3 s connect + 40 s read) + 1 s).
+    assert replay.invocation_seconds() == 87
+    receives = [n for kind, n in calls if kind == "receive"]
+    assert receives
+    assert all(n <= replay.batch_size(300) == 3 for n in receives)
+    # Just before each invoke, the message is hidden for a whole invocation's worst case.
+    for index, (kind, _) in enumerate(calls):
+        if kind == "invoke":
+            assert calls[index - 1] == ("visibility", replay.invocation_seconds())
+            assert calls[index + 1] == ("delete", None)
+    assert [kind for kind, _ in calls].count("invoke") == 5
+
+
+def test_a_failed_delete_is_reported_and_the_run_goes_on(
+    setup: Setup, capsys: pytest.CaptureFixture[str]
+) -> None:
+    from botocore.awsrequest import AWSResponse
+
+    queue = create_queue("alert-service-slack-relay-failed")
+    queue_records(queue, 2)
+    setup.slack_up()
+    refused: list[bool] = []
+
+    def expire_first(**_: Any) -> tuple[AWSResponse, dict[str, Any]] | None:
+        if refused:
+            return None
+        refused.append(True)  # as SQS answers once the receipt handle expired
+        return AWSResponse("", 400, {}, None), {
+            "Error": {"Code": "ReceiptHandleIsInvalid", "Message": "expired"},
+            "ResponseMetadata": {"HTTPStatusCode": 400},
+        }
+
+    clients.client("sqs").meta.events.register("before-call.sqs.DeleteMessage", expire_first)
+
+    code, out = cli(setup, capsys, "--queue-url", queue, "--json", "--visibility-timeout", "0")
+
+    assert code == 1  # something is still in the queue
+    report = json.loads(out)
+    assert sorted(m["status"] for m in report["messages"]) == ["not-deleted", "replayed"]
+    [kept] = [m for m in report["messages"] if m["status"] == "not-deleted"]
+    assert "ReceiptHandleIsInvalid" in kept["error"]
+    assert (report["replayed"], report["not_deleted"]) == (1, 1)
+    assert len(setup.slack_posts()) == 2  # both delivered, the second after the failed delete
+    assert queue_depth(queue) == 1  # a later replay of it sends nothing twice (test above)

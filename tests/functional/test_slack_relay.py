@@ -8,12 +8,15 @@ from __future__ import annotations
 import io
 import json
 import logging
+import sys
+import threading
 import time
 from collections.abc import Iterator
 from typing import Any
 
 import boto3
 import pytest
+import requests
 from alert_service import secrets
 from alert_service.channels import DeliveriesFailed
 from alert_service.channels import slack as slack_channel
@@ -100,6 +103,25 @@ def emf_lines(capsys: pytest.CaptureFixture[str]) -> list[dict[str, Any]]:
     out = capsys.readouterr().out
     print(out, end="")
     return [json.loads(line) for line in out.splitlines() if '"_aws"' in line]
+
+
+class RetrySleeps:
+    """The waits urllib3's Retry asks for, recorded (and really slept) as they happen.
+
+    Asserting these, not the wall clock, keeps the tests exact on a loaded machine: a slow host
+    stretches elapsed time, never the waits the retry logic decides.
+    """
+
+    def __init__(self, monkeypatch: pytest.MonkeyPatch) -> None:
+        self.waits: list[float] = []
+        real_sleep = time.sleep
+
+        def sleep(seconds: float) -> None:
+            if sys._getframe(1).f_globals.get("__name__") == "urllib3.util.retry":
+                self.waits.append(seconds)
+            real_sleep(seconds)
+
+        monkeypatch.setattr(time, "sleep", sleep)
 
 
 def assert_no_secret(*texts: str) -> None:
@@ -195,53 +217,58 @@ def test_english_locale(relay: Relay, monkeypatch: pytest.MonkeyPatch) -> None:
 # --- retries ------------------------------------------------------------------------------------
 
 
-def test_rate_limit_is_waited_out_then_delivered(relay: Relay) -> None:
+def test_rate_limit_is_waited_out_then_delivered(
+    relay: Relay, monkeypatch: pytest.MonkeyPatch
+) -> None:
     put_secret(relay)
     relay.server.expect_oneshot_request(WEBHOOK_PATH, method="POST").respond_with_data(
         "rate_limited", status=429, headers={"Retry-After": "1"}
     )
     slack_ok(relay)
+    sleeps = RetrySleeps(monkeypatch)
 
-    started = time.monotonic()
     assert relay.invoke(load_event("cpu_alarm.json")) == {"delivered": 1}
-    elapsed = time.monotonic() - started
 
     posts = relay.posts()
     assert len(posts) == 2
     assert posts[0][1] == posts[1][1]
-    assert elapsed >= 1.0  # Retry-After honoured
+    assert sleeps.waits == [1.0]  # Retry-After honoured
     [line] = [line for line in relay.log_lines() if line["message"] == "slack delivered"]
     assert line["attempts"] == 2
 
 
-def test_rate_limit_longer_than_the_cap_is_left_to_lambdas_retry(relay: Relay) -> None:
+def test_rate_limit_longer_than_the_cap_is_left_to_lambdas_retry(
+    relay: Relay, monkeypatch: pytest.MonkeyPatch
+) -> None:
     put_secret(relay)
     relay.server.expect_request(WEBHOOK_PATH, method="POST").respond_with_data(
         "rate_limited", status=429, headers={"Retry-After": "60"}
     )
+    sleeps = RetrySleeps(monkeypatch)
 
-    started = time.monotonic()
     with pytest.raises(DeliveriesFailed, match="429"):
         relay.invoke(load_event("cpu_alarm.json"))
 
     assert len(relay.posts()) == 1
-    assert time.monotonic() - started < 2
+    assert sleeps.waits == []  # the 60 s are not waited inside the invocation
 
 
-def test_persisting_server_error_fails_after_bounded_attempts(relay: Relay) -> None:
+def test_persisting_server_error_fails_after_bounded_attempts(
+    relay: Relay, monkeypatch: pytest.MonkeyPatch
+) -> None:
     put_secret(relay)
     relay.server.expect_request(WEBHOOK_PATH, method="POST").respond_with_data(
         "internal_error", status=500
     )
+    sleeps = RetrySleeps(monkeypatch)
 
-    started = time.monotonic()
     with pytest.raises(DeliveriesFailed) as raised:
         relay.invoke(load_event("cpu_alarm.json"))
-    elapsed = time.monotonic() - started
 
     assert len(relay.posts()) == 1 + slack_channel.MAX_RETRIES
-    # Backoff 0 + 0.5 + 1 s between the four attempts, and never past the retry window.
-    assert 1.4 <= elapsed < slack_channel.RETRY_WINDOW_SECONDS
+    # Backoff 0 + 0.5 + 1 s between the four attempts, well inside the retry window.
+    assert sleeps.waits == [0.5, 1.0]
+    assert sum(sleeps.waits) < slack_channel.RETRY_WINDOW_SECONDS
     assert raised.value.failures == (
         f"{CPU_ALARM_ID}: Slack server error 500 after 4 attempts: internal_error",
     )
@@ -252,17 +279,25 @@ def test_read_timeout_is_not_retried(relay: Relay, monkeypatch: pytest.MonkeyPat
     monkeypatch.setattr(slack_channel, "TIMEOUTS", (1.0, 0.3))
     put_secret(relay)
 
+    answer = threading.Event()
+    received: list[str] = []
+
     def slow(request: Request) -> Response:
-        time.sleep(0.6)
+        received.append(request.path)  # counted on arrival, before any answer
+        answer.wait(10)  # answers only once the relay has given up on it
         return Response("ok")
 
     relay.server.expect_request(WEBHOOK_PATH, method="POST").respond_with_handler(slow)
+    relay.server.expect_request("/sentinel").respond_with_data("done")
 
     with pytest.raises(DeliveriesFailed, match="did not answer in time") as raised:
         relay.invoke(load_event("cpu_alarm.json"))
 
-    time.sleep(0.4)  # let the slow handler finish so the server's log is complete
-    assert len(relay.posts()) == 1
+    answer.set()
+    # A request of our own, answered only after every request the relay sent before it (the
+    # server takes connections in order): then every copy the relay sent has arrived.
+    assert requests.get(relay.server.url_for("/sentinel"), timeout=10).text == "done"
+    assert received == [WEBHOOK_PATH]
     assert_no_secret(str(raised.value))
 
 

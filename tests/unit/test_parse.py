@@ -402,17 +402,57 @@ def test_multi_record_yields_three_notifications_in_order() -> None:
 
 @pytest.mark.parametrize(
     "event",
-    [{}, {"Records": None}, {"Records": "x"}, [], None, "text"],
+    [{}, {"Records": None}, {"Records": "x"}, [], None, "text", {"records": []}],
 )
-def test_event_without_records_gives_nothing(event: Any) -> None:
-    assert parse.notifications(event) == []
+def test_event_without_records_is_not_an_sns_event(event: Any) -> None:
+    # Returning nothing would report success: a replay would delete a message nobody delivered.
+    with pytest.raises(parse.NotAnSnsEvent, match="no Records list"):
+        parse.notifications(event)
 
 
-@pytest.mark.parametrize("record", [{}, {"Sns": None}, {"Sns": {}}, None, 5, "x"])
-def test_record_without_sns_still_yields_a_notice(record: Any) -> None:
-    (notification,) = parse.notifications({"Records": [record]})
+@pytest.mark.parametrize("record", [{}, {"Sns": None}, {"Sns": "x"}, None, 5, "x"])
+def test_record_without_an_sns_object_is_not_an_sns_event(record: Any) -> None:
+    good = load_event("cpu_alarm.json")["Records"][0]
+    with pytest.raises(parse.NotAnSnsEvent, match="record 1 has no Sns object"):
+        parse.notifications({"Records": [good, record]})
+
+
+def test_record_from_another_event_source_is_not_an_sns_event() -> None:
+    # An SQS event (e.g. a failure-queue message handed to the wrong function).
+    record = {"EventSource": "aws:sqs", "body": "{}", "Sns": {"Message": "x"}}
+    with pytest.raises(parse.NotAnSnsEvent, match="EventSource 'aws:sqs'"):
+        parse.notifications({"Records": [record]})
+
+
+def test_empty_sns_object_still_yields_a_notice() -> None:
+    # An SNS record whose envelope lost its fields: nothing dropped, delivered as a notice.
+    (notification,) = parse.notifications({"Records": [{"EventSource": "aws:sns", "Sns": {}}]})
     assert notification.message_id.startswith("no-message-id-")
     assert notification.problem == "empty"
+
+
+def test_an_sns_event_without_records_is_nothing_to_do() -> None:
+    assert parse.notifications({"Records": []}) == []
+
+
+def test_parser_failure_is_logged_by_type_and_counted(caplog: pytest.LogCaptureFixture) -> None:
+    from aws_lambda_powertools import Metrics
+
+    Metrics().clear_metrics()
+    secret = "hooks.slack.com/services/T0/B0/SECRETTOKEN"
+    message = json.dumps({"AlarmName": secret, "NewStateValue": "ALARM", "TriggeringChildren": 5})
+
+    notification = parse.parse_message(message, message_id="m-1")
+
+    assert notification.problem == "invalid_alarm"
+    [record] = [r for r in caplog.records if r.name == "alert_service.parse"]
+    assert record.levelname == "ERROR"
+    assert record.message_id == "m-1"  # type: ignore[attr-defined]
+    assert record.error_type == "TypeError"  # type: ignore[attr-defined]
+    assert secret not in caplog.text
+    metric_set = Metrics().metric_set
+    assert metric_set[parse.PARSE_ERROR_METRIC]["Value"] == [1.0]
+    Metrics().clear_metrics()
 
 
 def test_records_without_message_id_get_distinct_stable_stand_ins() -> None:

@@ -12,7 +12,7 @@ from dataclasses import dataclass
 from functools import cache
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
-from alert_service.alarm import Notification, State
+from alert_service.alarm import State
 from alert_service.i18n import SUPPORTED_LOCALES
 from alert_service.redact import mask_email, mask_phone
 
@@ -40,16 +40,7 @@ class FanoutSettings:
     email_states: frozenset[State]
     sms_recipients: tuple[str, ...]
     sms_states: frozenset[State]
-
-    def email_to(self, notification: Notification) -> tuple[str, ...]:
-        """Alarms in EMAIL_STATES; notices (plain text, unknown JSON) always: nothing is dropped."""
-        alarm = notification.alarm
-        return self.email_recipients if alarm is None or alarm.state in self.email_states else ()
-
-    def sms_to(self, notification: Notification) -> tuple[str, ...]:
-        """Alarms in SMS_STATES only: a notice's text would not fit and may not be urgent."""
-        alarm = notification.alarm
-        return self.sms_recipients if alarm is not None and alarm.state in self.sms_states else ()
+    # Who gets which notification is decided in decide.py (fanout_routes), not here.
 
 
 def env(name: str, default: str = "") -> str:

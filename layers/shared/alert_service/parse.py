@@ -4,13 +4,22 @@ Understands every shape CloudWatch alarms reach SNS in: the classic alarm notifi
 metric math, anomaly detection, composite), an EventBridge "CloudWatch Alarm State Change" event
 whose rule targets the topic, and the payload of an alarm's direct Lambda action. Anything else
 (other JSON, plain text, empty, broken JSON) becomes a Notification without an alarm and a
-``problem`` saying why: parsing never raises, so nothing is ever dropped.
+``problem`` saying why: parsing a message never raises, so nothing is ever dropped.
+
+Two things do not pass silently:
+- an event that is not an SNS event (no ``Records`` list, a record without an ``Sns`` object or
+  from another ``EventSource``) raises ``NotAnSnsEvent``: every handler then fails the invocation,
+  so a replay never deletes a message that nobody delivered;
+- an alarm payload the parser half-recognises and fails on (a parser bug or a new CloudWatch
+  shape) is still delivered as an ``invalid_alarm`` notice, and is logged (the exception's type and
+  the MessageId, never the payload: it may hold anything) and counted as ``AlarmParseErrors``.
 """
 
 from __future__ import annotations
 
 import hashlib
 import json
+import logging
 import re
 from collections.abc import Mapping
 from datetime import UTC, datetime
@@ -18,7 +27,13 @@ from typing import Any
 
 from alert_service.alarm import Alarm, AlarmKind, Notification, State
 
+logger = logging.getLogger(__name__)
+
 EVENTBRIDGE_DETAIL_TYPE = "CloudWatch Alarm State Change"
+SNS_EVENT_SOURCE = "aws:sns"
+# Counted in the invoking function's metrics (Powertools' metric set is shared by its instances and
+# flushed by the handler's ``log_metrics``).
+PARSE_ERROR_METRIC = "AlarmParseErrors"
 _REGION_CODE = re.compile(r"^[a-z]{2}(-gov|-iso[a-z]?)?-[a-z]+-\d$")
 # "... datapoints [99.5 (02/10/19 16:59:00)] was greater ..." -> 99.5 (the newest datapoint first)
 _DATAPOINT = re.compile(r"\[\s*([-+]?\d+(?:\.\d+)?(?:[eE][-+]?\d+)?)\s*\(")
@@ -63,15 +78,34 @@ _REGION_BY_DISPLAY_NAME = {
 }
 
 
-def notifications(event: Mapping[str, Any]) -> list[Notification]:
-    """All records of an SNS Lambda event, in order.
+class NotAnSnsEvent(ValueError):
+    """The Lambda event is not an SNS event: nothing in it can be delivered (module docstring)."""
 
-    A record without an SNS part still yields one notification.
+
+def notifications(event: Any) -> list[Notification]:
+    """All records of an SNS Lambda event, in order; ``NotAnSnsEvent`` for any other event.
+
+    A record is an SNS record when it holds an ``Sns`` object and its ``EventSource``, when given,
+    is ``aws:sns`` (hand-made and replayed events may omit it). The message says only what is
+    missing, never what the event holds.
     """
     records = event.get("Records") if isinstance(event, Mapping) else None
     if not isinstance(records, list):
-        return []
+        raise NotAnSnsEvent("not an SNS event: it has no Records list")
+    for index, record in enumerate(records):
+        problem = _not_sns_record(record)
+        if problem:
+            raise NotAnSnsEvent(f"not an SNS event: record {index} {problem}")
     return [parse_record(record) for record in records]
+
+
+def _not_sns_record(record: Any) -> str | None:
+    if not isinstance(record, Mapping) or not isinstance(record.get("Sns"), Mapping):
+        return "has no Sns object"
+    source = record.get("EventSource", SNS_EVENT_SOURCE)
+    if source != SNS_EVENT_SOURCE:
+        return f"comes from EventSource {str(source)[:40]!r}, not {SNS_EVENT_SOURCE!r}"
+    return None
 
 
 def parse_record(record: Any) -> Notification:
@@ -125,10 +159,29 @@ def parse_message(
         return notice("not_json")
     try:
         alarm = parse_alarm(body, fallback_region=_region_from_arn(topic_arn))
-    except (TypeError, ValueError, AttributeError, LookupError, OverflowError, RecursionError):
-        # A shape we half-recognise: still delivered and stored, as a generic notice.
+    except (TypeError, ValueError, AttributeError, LookupError, OverflowError, RecursionError) as e:
+        # A shape we half-recognise: still delivered and stored, as a generic notice, and reported.
+        _report_parse_error(e, message_id)
         return notice("invalid_alarm")
     return notice("unknown_json", alarm)
+
+
+def _report_parse_error(error: Exception, message_id: str) -> None:
+    """Log and count a payload the parser failed on; only the exception's type leaves."""
+    kind = type(error).__name__
+    # Type and MessageId in the text too: Lambda's own JSON log format drops ``extra`` fields.
+    logger.error(
+        "alarm payload not understood (%s, MessageId %s); delivered as a notice",
+        kind,
+        message_id,
+        extra={"message_id": message_id, "error_type": kind},
+    )
+    try:  # lazily: only this path pays for it; the operator's tools may run without Powertools
+        from aws_lambda_powertools import Metrics
+        from aws_lambda_powertools.metrics import MetricUnit
+    except ImportError:
+        return
+    Metrics().add_metric(name=PARSE_ERROR_METRIC, unit=MetricUnit.Count, value=1)
 
 
 def parse_alarm(body: Any, *, fallback_region: str | None = None) -> Alarm | None:

@@ -11,9 +11,17 @@ Two kinds of queue hold what a function did not deliver (template.yaml):
 
 Each message is run through the function synchronously and deleted only when that invocation
 succeeded; a message that still fails stays in the queue (it is visible again after the visibility
-timeout) and is reported, so a replay can never lose anything. The functions deliver once per
-(channel, SNS MessageId, recipient) through Powertools Idempotency, so replaying a message whose
-deliveries partly succeeded only sends what is missing.
+timeout) and is reported, so a replay can never lose anything.
+
+Every message must still be ours when its invocation ends, or its delete fails (the receipt handle
+expired) and another reader may replay it meanwhile. So a receive takes only as many messages as
+the visibility timeout covers at one invocation's worst case (``invocation_seconds``), and each
+message's visibility is extended to that worst case just before it is invoked
+(ChangeMessageVisibility). A delete that fails anyway is reported and the run goes on: the
+deliveries were made once, and replaying the message again sends nothing twice.
+
+The functions deliver once per (channel, SNS MessageId, recipient) through Powertools
+Idempotency, so replaying a message whose deliveries partly succeeded only sends what is missing.
 
     alert-replay --queue-url <failure queue url> --dry-run  # what would be replayed
     alert-replay --queue-url <failure queue url>            # function taken from each record
@@ -28,6 +36,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import math
 import sys
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import asdict, dataclass, field
@@ -41,8 +50,8 @@ from alert_service.render import one_line
 Invoker = Callable[[str, dict[str, Any]], None]
 
 SQS_BATCH_MAX = 10  # ReceiveMessage's MaxNumberOfMessages limit
-# Hidden from other readers while this run handles a batch: ten invocations of a function with a
-# 30 s timeout fit. A message that failed becomes visible again after it.
+# Hidden from other readers while this run handles a batch; a message that failed becomes visible
+# again this long after its failure.
 DEFAULT_VISIBILITY_SECONDS = 300
 # A dry run hides what it reads only while it runs, then makes it visible again.
 DRY_RUN_VISIBILITY_SECONDS = 30
@@ -50,6 +59,9 @@ DRY_RUN_VISIBILITY_SECONDS = 30
 # messages remain.
 DEFAULT_WAIT_SECONDS = 2
 REASON_MAX_CHARS = 300
+
+# Outcomes whose message is still in the queue: the run exits non-zero.
+LEFT_IN_QUEUE = ("failed", "not-deleted", "skipped")
 
 DESTINATION_RECORD = "lambda-destination"
 SNS_DLQ_MESSAGE = "sns-dlq"
@@ -66,7 +78,9 @@ class Outcome:
 
     sqs_message_id: str
     kind: str
-    status: str  # replayed | failed | would-replay | skipped
+    # replayed | failed | would-replay | skipped (no longer ours: left in the queue) |
+    # not-deleted (delivered, but the delete failed: still in the queue)
+    status: str
     function: str | None = None
     sns_message_ids: list[str] = field(default_factory=list)
     alarm_names: list[str] = field(default_factory=list)
@@ -86,7 +100,8 @@ class Report:
 
     @property
     def ok(self) -> bool:
-        return self.count("failed") == 0
+        """Nothing left behind: every message replayed (or would be, in a dry run)."""
+        return all(self.count(status) == 0 for status in LEFT_IN_QUEUE)
 
     def to_json(self) -> dict[str, Any]:
         return {
@@ -95,6 +110,8 @@ class Report:
             "replayed": self.count("replayed"),
             "would_replay": self.count("would-replay"),
             "failed": self.count("failed"),
+            "not_deleted": self.count("not-deleted"),
+            "skipped": self.count("skipped"),
             "messages": [asdict(outcome) for outcome in self.outcomes],
         }
 
@@ -215,7 +232,10 @@ def _describe(event: Mapping[str, Any] | None) -> tuple[list[str], list[str]]:
     """SNS MessageIds and alarm names in an event, for the report."""
     if not event:
         return [], []
-    found = parse.notifications(event)
+    try:
+        found = parse.notifications(event)
+    except parse.NotAnSnsEvent:
+        return [], []  # the function will say so (it fails such an event), and it stays queued
     names = [n.alarm.name for n in found if n.alarm is not None]
     return [n.message_id for n in found], [_clean(name) for name in names]
 
@@ -267,9 +287,11 @@ def replay(
     report = Report(queue_url, dry_run)
     seen: set[str] = set()
     peeked: list[str] = []
+    visibility = _Visibility(sqs, queue_url, visibility_timeout)
 
     while max_messages is None or len(report.outcomes) < max_messages:
-        wanted = SQS_BATCH_MAX
+        # A dry run invokes nothing: a full batch is quick. Otherwise only what stays ours.
+        wanted = SQS_BATCH_MAX if dry_run else batch_size(visibility_timeout)
         if max_messages is not None:
             wanted = min(wanted, max_messages - len(report.outcomes))
         batch = sqs.receive_message(
@@ -288,7 +310,7 @@ def replay(
             seen.add(message["MessageId"])
             if dry_run:
                 peeked.append(message["ReceiptHandle"])
-            report.outcomes.append(_handle(sqs, queue_url, message, function, dry_run, invoke))
+            report.outcomes.append(_handle(visibility, message, function, dry_run, invoke))
 
     for receipt in peeked:
         sqs.change_message_visibility(
@@ -297,9 +319,49 @@ def replay(
     return report
 
 
+def invocation_seconds() -> int:
+    """One message's worst case: the Invoke client's bounds (a whole function run, retried once)."""
+    return math.ceil(clients.bounds("lambda").worst_case_seconds())
+
+
+def batch_size(visibility_timeout: int) -> int:
+    """Messages per receive that can all be finished within ``visibility_timeout``."""
+    return max(1, min(SQS_BATCH_MAX, visibility_timeout // invocation_seconds()))
+
+
+@dataclass
+class _Visibility:
+    """Keeps a received message ours while it is replayed."""
+
+    sqs: Any
+    queue_url: str
+    after_failure: int  # seconds a failed message stays hidden (--visibility-timeout)
+
+    def set(self, receipt: str, seconds: int) -> str | None:
+        """Hide the message ``seconds`` from now; the error code when it is no longer ours."""
+        from botocore.exceptions import ClientError
+
+        try:
+            self.sqs.change_message_visibility(
+                QueueUrl=self.queue_url, ReceiptHandle=receipt, VisibilityTimeout=seconds
+            )
+        except ClientError as error:
+            return str(error.response.get("Error", {}).get("Code", "error"))
+        return None
+
+    def delete(self, receipt: str) -> str | None:
+        """Delete the message; the error code when that failed (it then stays in the queue)."""
+        from botocore.exceptions import ClientError
+
+        try:
+            self.sqs.delete_message(QueueUrl=self.queue_url, ReceiptHandle=receipt)
+        except ClientError as error:
+            return str(error.response.get("Error", {}).get("Code", "error"))
+        return None
+
+
 def _handle(
-    sqs: Any,
-    queue_url: str,
+    visibility: _Visibility,
     message: Mapping[str, Any],
     function: str | None,
     dry_run: bool,
@@ -328,14 +390,29 @@ def _handle(
     if dry_run:
         outcome.status = "would-replay"
         return outcome
+    receipt = message["ReceiptHandle"]
+    lost = visibility.set(receipt, invocation_seconds())
+    if lost:
+        # Its visibility ran out before its turn: another reader may hold it now. Leave it.
+        outcome.status = "skipped"
+        outcome.error = f"no longer ours ({lost}): left in the queue for the next replay"
+        return outcome
     try:
         invoke(target, item.event)
     except Exception as exc:
         # Any failure (function error, throttling, no permission) leaves it for the next replay.
         outcome.error = _clean(f"{type(exc).__name__}: {exc}")
+        visibility.set(receipt, visibility.after_failure)  # reappears as --visibility-timeout says
         return outcome
     # Only now: the function delivered (or had delivered) everything in this event.
-    sqs.delete_message(QueueUrl=queue_url, ReceiptHandle=message["ReceiptHandle"])
+    failed_delete = visibility.delete(receipt)
+    if failed_delete:
+        outcome.status = "not-deleted"
+        outcome.error = (
+            f"delivered, but the delete failed ({failed_delete}): still in the queue; "
+            "replaying it again sends nothing twice"
+        )
+        return outcome
     outcome.status = "replayed"
     return outcome
 
@@ -439,7 +516,8 @@ def _print_text(report: Report) -> None:
         summary = f"{report.count('would-replay')} would be replayed"
     else:
         summary = f"{report.count('replayed')} replayed"
-    print(f"{summary}, {report.count('failed')} failed (left in the queue)")
+    left = sum(report.count(status) for status in LEFT_IN_QUEUE)
+    print(f"{summary}, {report.count('failed')} failed ({left} left in the queue)")
 
 
 def main(argv: Sequence[str] | None = None, *, invoker: Invoker | None = None) -> int:
