@@ -436,6 +436,18 @@ def test_reply_does_not_follow_redirects(
     assert [r.path for r, _ in httpserver.log] == [REPLY_PATH]
 
 
+def test_reply_sent_when_lambda_initialised_long_before_the_click(
+    slack_app: str, httpserver: HTTPServer, replies: Any
+) -> None:
+    """Lambda may initialise ahead of demand: the first click still gets its reply (its time is
+    counted from the request, not from an init a minute earlier)."""
+    fn = load_function("slack_actions")
+    fn._INIT_STARTED = time.monotonic() - 60
+    event = click(slack_app, ACK, response_url=reply_url(httpserver))
+    assert fn.handler(event, FakeLambdaContext("slack-actions")) == {"statusCode": 200}
+    assert len(replies()) == 1
+
+
 @pytest.mark.parametrize(
     ("url", "ok"),
     [
