@@ -22,7 +22,9 @@ logger = Logger()
 _cold = True
 
 
-@logger.inject_lambda_context(clear_state=True)
+# log_event=False whatever POWERTOOLS_LOGGER_LOG_EVENT says: the event holds the response_url,
+# which lets anyone post into the channel for 30 minutes.
+@logger.inject_lambda_context(clear_state=True, log_event=False)
 def handler(event: dict[str, Any], context: Any) -> dict[str, int]:
     global _cold  # the first invocation of this process counts its own init ...
     now = time.monotonic()

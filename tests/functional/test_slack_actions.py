@@ -471,20 +471,31 @@ def test_response_url_policy(url: str, ok: bool, monkeypatch: pytest.MonkeyPatch
 # --- secrets stay secret ---------------------------------------------------------------------
 def test_secrets_and_response_url_never_in_output(
     slack_app: str,
-    invoke: Any,
     httpserver: HTTPServer,
     replies: Any,
     capsys: pytest.CaptureFixture[str],
     caplog: pytest.LogCaptureFixture,
+    monkeypatch: pytest.MonkeyPatch,
 ) -> None:
-    url = reply_url(httpserver)
-    invoke(click(slack_app, ACK, response_url=url))
-    invoke(click(slack_app, ACK, response_url="http://127.0.0.1:9/actions/T0/1/x"))
-    invoke(signed_event(block_actions(slack_app, ACK), "wrong-secret"))
+    # Even with Powertools told to log every event (the event holds the response_url).
+    monkeypatch.setenv("POWERTOOLS_LOGGER_LOG_EVENT", "true")
+    fn = load_function("slack_actions")
+
+    def invoke(event: dict[str, Any]) -> dict[str, Any]:
+        return fn.handler(event, FakeLambdaContext("slack-actions"))
+
+    events = [
+        click(slack_app, ACK, response_url=reply_url(httpserver)),
+        click(slack_app, ACK, response_url="http://127.0.0.1:9/actions/T0/1/x"),
+        signed_event(block_actions(slack_app, ACK), "wrong-secret"),
+    ]
+    for event in events:
+        invoke(event)
     captured = capsys.readouterr()
     text = captured.out + captured.err + caplog.text
     assert "slack action" in text  # the handler did log
-    for secret in (SIGNING_SECRET, BOT_TOKEN, REPLY_PATH, "/actions/T0/1/x"):
+    bodies = [event["body"] for event in events]  # base64: the response_url is inside
+    for secret in (SIGNING_SECRET, BOT_TOKEN, REPLY_PATH, "/actions/T0/1/x", *bodies):
         assert secret not in text
 
 
