@@ -28,7 +28,7 @@ import json
 import time
 from dataclasses import dataclass
 from typing import Any
-from urllib.parse import parse_qs, urlsplit
+from urllib.parse import parse_qs
 
 from alert_service.config import env, required
 from alert_service.slack_app import signature
@@ -247,21 +247,14 @@ def _transition(action: str, incident_id: str, by: str) -> tuple[str, dict[str, 
 
 # --- the clicker's reply ---------------------------------------------------------------------
 def response_url_problem(url: str) -> str | None:
-    """Why ``url`` may not receive a reply, or None. Never quotes the URL (it is a credential)."""
-    from alert_service.secrets import _LOOPBACK_HOSTS, ALLOW_INSECURE_ENV
+    """Why ``url`` may not receive a reply, or None. Never quotes the URL (it is a credential).
 
-    try:
-        parts = urlsplit(url)
-        host = (parts.hostname or "").lower()
-    except ValueError:
-        return "is not a URL"
-    if parts.scheme == "https" and host == RESPONSE_URL_HOST:
-        return None
-    if host in _LOOPBACK_HOSTS and parts.scheme in ("http", "https"):
-        if env(ALLOW_INSECURE_ENV).lower() == "true":
-            return None
-        return f"is a loopback address; allowed only with {ALLOW_INSECURE_ENV}=true"
-    return f"is not on https://{RESPONSE_URL_HOST}/"
+    Only https://hooks.slack.com/, or loopback with SLACK_ALLOW_INSECURE_WEBHOOK=true (local runs):
+    the same rule as the webhook secret's URL, so a forged payload cannot make us POST elsewhere.
+    """
+    from alert_service.secrets import _url_problem
+
+    return _url_problem(url, frozenset({RESPONSE_URL_HOST}))
 
 
 def send_reply(outcome: Outcome, *, deadline: float) -> str | None:
