@@ -236,6 +236,49 @@ def test_two_people_clicking_at_once_leave_one_outcome(
         assert sum("You resolved" in t for t in texts) == 1
 
 
+@pytest.mark.parametrize(
+    ("action", "operation", "refusal"),
+    [
+        (RESOLVE, "resolve", "state"),  # TransactWriteItems cancelled: IncidentStateError
+        (ACK, "acknowledge", "conflict"),  # UpdateItem during a transaction
+    ],
+)
+def test_click_cancelled_by_a_concurrent_write_is_not_lost(
+    slack_app: str,
+    invoke: Any,
+    httpserver: HTTPServer,
+    replies: Any,
+    monkeypatch: pytest.MonkeyPatch,
+    action: str,
+    operation: str,
+    refusal: str,
+) -> None:
+    """The history writer counting a notification at the same moment cancels the click's write
+    while the incident stays open (injected here: moto serialises requests); it is tried again."""
+    from botocore.exceptions import ClientError
+
+    real = getattr(incidents, operation)
+    calls: list[str] = []
+
+    def once_refused(incident_id: str, **kwargs: Any) -> dict[str, Any]:
+        calls.append(incident_id)
+        if len(calls) == 1:
+            if refusal == "state":
+                raise incidents.IncidentStateError(f"{incident_id} changed meanwhile")
+            error = {"Error": {"Code": "TransactionConflictException", "Message": "conflict"}}
+            raise ClientError(error, "UpdateItem")
+        return real(incident_id, **kwargs)
+
+    monkeypatch.setattr(incidents, operation, once_refused)
+    event = click(slack_app, action, user="U0ONCALL1", response_url=reply_url(httpserver))
+    assert invoke(event) == {"statusCode": 200}
+    assert len(calls) == 2
+    item = incident(slack_app)
+    assert item is not None
+    assert item["status"] == ("acknowledged" if action == ACK else "resolved")
+    assert "You " in replies()[-1]["text"]
+
+
 # --- who may click ---------------------------------------------------------------------------
 def test_allowlist_refuses_others_and_tells_them(
     slack_app: str,

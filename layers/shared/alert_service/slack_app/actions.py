@@ -51,6 +51,8 @@ REPLY_TIMEOUT_SECONDS = 2.0
 MIN_REPLY_SECONDS = 0.2
 # A button value is at most 2,000 characters; an incident id is 35. Anything far longer is not one.
 MAX_INCIDENT_ID_CHARS = 200
+# Tries of one click when a concurrent write cancelled it while the incident stayed open.
+MAX_ATTEMPTS = 3
 
 
 @dataclass(frozen=True)
@@ -230,19 +232,40 @@ def _allowed_users() -> frozenset[str]:
 
 
 def _transition(action: str, incident_id: str, by: str) -> tuple[str, dict[str, Any] | None]:
-    """The conditional write; ("acknowledged"|"resolved"|"unchanged"|"not_found", the item)."""
+    """The conditional write; ("acknowledged"|"resolved"|"unchanged"|"not_found", the item).
+
+    A refusal is believed only when the incident's status says so: a transaction cancelled by a
+    concurrent write (the history writer counting a notification of the same incident) refuses
+    too while the incident is still open, and that click must not be lost, so it is tried again.
+    """
     from alert_service import incidents  # boto3 behind it: only for an authentic click
 
     change = incidents.acknowledge if action == ACK else incidents.resolve
-    try:
-        item = change(incident_id, by=by)
-    except incidents.IncidentNotFound:
-        return "not_found", None
-    except incidents.IncidentStateError:
-        # Already in that state or beyond (another click, the CLI, an OK): say who got there.
+    allowed_from = ("active",) if action == ACK else ("active", "acknowledged")
+    for _ in range(MAX_ATTEMPTS):
+        try:
+            item = change(incident_id, by=by)
+        except incidents.IncidentNotFound:
+            return "not_found", None
+        except incidents.IncidentStateError:
+            pass
+        except Exception as error:
+            if _error_code(error) != "TransactionConflictException":
+                raise
+        else:
+            return ("acknowledged" if action == ACK else "resolved"), item
+        # Refused: already in that state or beyond (another click, the CLI, an OK), or a conflict.
         current = incidents.get_incident(incident_id)
-        return ("unchanged", current) if current else ("not_found", None)
-    return ("acknowledged" if action == ACK else "resolved"), item
+        if current is None:
+            return "not_found", None
+        if current.get("status") not in allowed_from:
+            return "unchanged", current
+    raise RuntimeError(f"{incident_id} kept changing under a {action} click; nothing was written")
+
+
+def _error_code(error: Exception) -> str:
+    response = getattr(error, "response", None) or {}
+    return str(response.get("Error", {}).get("Code", ""))
 
 
 # --- the clicker's reply ---------------------------------------------------------------------
