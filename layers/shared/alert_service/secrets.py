@@ -156,14 +156,15 @@ def _error_code(error: BaseException | None) -> str | None:
     return None
 
 
-def _url_problem(url: str) -> str | None:
-    """Why ``url`` is not a Slack incoming-webhook URL, or None. Never quotes the URL."""
+def _url_problem(url: str, hosts: frozenset[str] = SLACK_WEBHOOK_HOSTS) -> str | None:
+    """Why ``url`` is not an https URL on ``hosts`` (by default Slack's incoming-webhook hosts;
+    the buttons' replies pass hooks.slack.com alone), or None. Never quotes the URL."""
     try:
         parts = urlsplit(url)
         host = (parts.hostname or "").lower()
     except ValueError:
         return "is not a URL"
-    if parts.scheme == "https" and host in SLACK_WEBHOOK_HOSTS:
+    if parts.scheme == "https" and host in hosts:
         return None
     if host in _LOOPBACK_HOSTS and parts.scheme in ("http", "https"):
         if env(ALLOW_INSECURE_ENV).lower() == "true":
@@ -171,7 +172,7 @@ def _url_problem(url: str) -> str | None:
         return f"points at a loopback address; allowed only with {ALLOW_INSECURE_ENV}=true"
     if parts.scheme != "https":
         return "must be an https:// URL"
-    return f"must be on {' or '.join(sorted(SLACK_WEBHOOK_HOSTS))} (host is {host or 'missing'})"
+    return f"must be on {' or '.join(sorted(hosts))} (host is {host or 'missing'})"
 
 
 def reset() -> None:
