@@ -39,7 +39,7 @@ def load_handler() -> Callable[[dict[str, Any], Any], dict[str, Any]]:
 
 
 def create_history_table(name: str = TABLE) -> None:
-    """AlarmHistoryTable as template.yaml declares it (keys, both GSIs, projection ALL)."""
+    """AlarmHistoryTable as template.yaml declares it (keys, its three GSIs)."""
     ddb = boto3.client("dynamodb")
     ddb.create_table(
         TableName=name,
@@ -62,6 +62,19 @@ def create_history_table(name: str = TABLE) -> None:
                 "Projection": {"ProjectionType": "ALL"},
             }
             for index in ("gsi1", "gsi2")
+        ]
+        + [
+            {
+                "IndexName": "gsi1slim",
+                "KeySchema": [
+                    {"AttributeName": "gsi1pk", "KeyType": "HASH"},
+                    {"AttributeName": "gsi1sk", "KeyType": "RANGE"},
+                ],
+                "Projection": {
+                    "ProjectionType": "INCLUDE",
+                    "NonKeyAttributes": ["state", "alarm_name"],
+                },
+            }
         ],
     )
     ddb.update_time_to_live(
@@ -120,8 +133,13 @@ def incident(incident_id: str) -> dict[str, Any] | None:
     return get(f"INC#{incident_id}", "META")
 
 
-def pointer(key: str) -> dict[str, Any] | None:
-    return get(f"OPEN#{key}", "OPEN")
+def alarm_state(key: str) -> dict[str, Any] | None:
+    return get(f"ALARM#{key}", "STATE")
+
+
+def open_incident(key: str) -> str | None:
+    """The incident the alarm's state item names as open (None: nothing open)."""
+    return (alarm_state(key) or {}).get("open_incident_id")
 
 
 def variant(
@@ -177,13 +195,15 @@ def test_incident_key_and_id_follow_the_contract_formulas(handler: Callable) -> 
     assert stored["received_at"].endswith("Z")
     # Retention: 90 days after it was stored (HISTORY_RETENTION_DAYS unset).
     assert abs(int(stored["expires_at"]) - (time.time() + 90 * 86400)) < 120
-    assert pointer(key) == {
-        "pk": f"OPEN#{key}",
-        "sk": "OPEN",
-        "type": "open_pointer",
+    assert alarm_state(key) == {
+        "pk": f"ALARM#{key}",
+        "sk": "STATE",
+        "type": "alarm_state",
         "incident_key": key,
-        "incident_id": incident_id,
-        "first_seen_at": "2024-01-12T07:30:00.000Z",
+        "open_incident_id": incident_id,
+        "open_first_seen_at": "2024-01-12T07:30:00.000Z",
+        "open_last_alarm_at": "2024-01-12T07:30:00.000Z",
+        "open_last_seen_at": "2024-01-12T07:30:00.000Z",
     }
 
 
@@ -218,7 +238,14 @@ def test_alarm_opens_alarms_join_and_ok_resolves(handler: Callable) -> None:
     assert resolved["resolved_at"] == "2024-01-12T07:55:00.412Z"
     assert resolved["duration_seconds"] == 1500  # 07:30:00.000 -> 07:55:00.412
     assert resolved["resolved_by"] == "cloudwatch:OK"
-    assert pointer(CPU_KEY) is None
+    # Nothing open; the recovery is remembered after the incident is closed.
+    assert alarm_state(CPU_KEY) == {
+        "pk": f"ALARM#{CPU_KEY}",
+        "sk": "STATE",
+        "type": "alarm_state",
+        "incident_key": CPU_KEY,
+        "closed_through": "2024-01-12T07:55:00.412Z",
+    }
 
     events = query("gsi2", f"INC#{CPU_INCIDENT}")
     assert [e["message_id"] for e in events] == [
@@ -234,7 +261,7 @@ def test_alarm_opens_alarms_join_and_ok_resolves(handler: Callable) -> None:
     again = variant("cpu_alarm.json", message_id="m-again", at="2024-01-12T10:00:00.000+0000")
     assert handler(again)["stored"] == {"m-again": "opened"}
     second_incident = f"INC-20240112100000-{CPU_KEY}"
-    assert pointer(CPU_KEY)["incident_id"] == second_incident  # type: ignore[index]
+    assert open_incident(CPU_KEY) == second_incident
     by_alarm = query("gsi2", f"ALARM#{CPU_KEY}")
     assert [(i["incident_id"], i["status"]) for i in by_alarm] == [
         (CPU_INCIDENT, "resolved"),
@@ -276,7 +303,7 @@ def test_late_copy_of_the_alarm_after_resolve_is_stored_without_reopening(
     assert stored["raw_payload"] == raw_message(late)
     assert "incident_id" not in stored
     assert incident(CPU_INCIDENT)["status"] == "resolved"  # type: ignore[index]
-    assert pointer(CPU_KEY) is None
+    assert open_incident(CPU_KEY) is None
 
 
 def test_insufficient_data_joins_the_open_incident_without_resolving_it(handler: Callable) -> None:
@@ -288,7 +315,7 @@ def test_insufficient_data_joins_the_open_incident_without_resolving_it(handler:
     assert (item["status"], item["alert_count"]) == ("active", 2)
     assert item["last_state"] == "INSUFFICIENT_DATA"
     assert item["resolved_at"] is None
-    assert pointer(CPU_KEY)["incident_id"] == CPU_INCIDENT  # type: ignore[index]
+    assert open_incident(CPU_KEY) == CPU_INCIDENT
     assert event_item(message_id_of(insufficient))["incident_id"] == CPU_INCIDENT  # type: ignore[index]
 
 
@@ -299,7 +326,7 @@ def test_insufficient_data_without_open_incident_is_an_event_only(handler: Calla
     assert stored is not None
     assert "incident_id" not in stored
     assert stored["incident_key"] == CPU_KEY
-    assert pointer(CPU_KEY) is None
+    assert alarm_state(CPU_KEY) is None  # INSUFFICIENT_DATA alone changes no state
 
 
 def test_orphan_ok_is_stored_without_an_incident(handler: Callable) -> None:
@@ -313,7 +340,8 @@ def test_orphan_ok_is_stored_without_an_incident(handler: Callable) -> None:
     assert "gsi2pk" not in stored
     for status in ("active", "acknowledged", "resolved"):
         assert query("gsi1", f"STATUS#{status}") == []
-    assert pointer(CPU_KEY) is None
+    assert open_incident(CPU_KEY) is None
+    assert alarm_state(CPU_KEY)["closed_through"] == "2024-01-12T07:55:00.412Z"  # type: ignore[index]
     assert [e["message_id"] for e in query("gsi1", "DAY#2024-01-12")] == [message_id_of(ok)]
 
 
@@ -355,22 +383,38 @@ def test_every_sample_event_is_stored_once(handler: Callable) -> None:
 
 # --- requests per notification ---------------------------------------------------------------
 class RequestCounter:
-    """Counts DynamoDB API calls made through the process-wide client (botocore ``before-call``)."""
+    """Counts DynamoDB API calls made through the process-wide client (botocore ``before-call``).
+
+    A TransactWriteItems is noted with what it writes: ``Put MSG``, ``Update ALARM``, ...
+    """
 
     def __init__(self) -> None:
         from alert_service import clients
 
         self.calls: list[str] = []
+        self.writes: list[list[str]] = []
         self.paused = False
-        clients.client("dynamodb").meta.events.register("before-call.dynamodb", self._count)
+        events = clients.client("dynamodb").meta.events
+        events.register("before-call.dynamodb", self._count)
+        events.register("before-parameter-build.dynamodb.TransactWriteItems", self._items)
 
     def _count(self, model: Any, **_: Any) -> None:
         if not self.paused:
             self.calls.append(model.name)
 
-    def take(self) -> list[str]:
-        calls, self.calls = self.calls, []
-        return calls
+    def _items(self, params: dict[str, Any], **_: Any) -> None:
+        if not self.paused:
+            written = []
+            for part in params["TransactItems"]:
+                ((op, body),) = part.items()
+                pk = (body.get("Item") or body.get("Key"))["pk"]["S"]
+                written.append(f"{op} {pk.split('#', 1)[0]}")
+            self.writes.append(written)
+
+    def take(self) -> tuple[list[str], list[list[str]]]:
+        taken = (self.calls, self.writes)
+        self.calls, self.writes = [], []
+        return taken
 
 
 def item_kb(item: dict[str, Any]) -> int:
@@ -386,40 +430,80 @@ def item_kb(item: dict[str, Any]) -> int:
     return max(1, math.ceil(sum(len(k.encode()) + size(v) for k, v in item.items()) / 1024))
 
 
-def test_requests_per_notification(handler: Callable, capsys: pytest.CaptureFixture[str]) -> None:
-    from alert_service import clients
+EVENT_PUT, STATE_PUT, STATE_UPDATE = "Put MSG", "Put ALARM", "Update ALARM"
+INCIDENT_PUT, INCIDENT_UPDATE = "Put INC", "Update INC"
 
+
+def test_requests_and_items_written_per_notification(handler: Callable) -> None:
+    """Each case: the requests made and the items each transaction writes (README "History").
+
+    Out of order on purpose: INSUFFICIENT_DATA (09:05) arrives before the OK (07:55) that ends the
+    incident, and an ALARM from 07:40 arrives after that OK.
+    """
     counter = RequestCounter()
+    joins_0730 = variant("cpu_alarm.json", message_id="m-join")  # same StateChangeTime
+    joins_0735 = variant("cpu_alarm.json", message_id="m-0735", at="2024-01-12T07:35:00.000+0000")
+    late_0740 = variant("cpu_alarm.json", message_id="m-0740", at="2024-01-12T07:40:00.000+0000")
+    transaction = ["TransactWriteItems"]
     cases = [
-        ("ALARM opens", load_event("cpu_alarm.json"), "opened"),
-        ("ALARM joins", variant("cpu_alarm.json", message_id="m-join"), "joined"),
-        ("INSUFFICIENT_DATA joins", load_event("insufficient_data.json"), "joined"),
-        ("OK resolves", load_event("cpu_ok.json"), "resolved"),
-        ("OK orphan", variant("cpu_ok.json", message_id="m-orphan"), "stored"),
-        ("redelivery", load_event("cpu_alarm.json"), "duplicate"),
-        ("unparsable", load_event("malformed_json.json"), "stored"),
+        # The first notification of an alarm also looks for an open pointer of earlier versions.
+        (
+            "ALARM opens",
+            load_event("cpu_alarm.json"),
+            "opened",
+            ["GetItem", "GetItem"],
+            [[EVENT_PUT, STATE_PUT, INCIDENT_PUT]],
+        ),
+        # Not newer than the alarm's latest: counted, the alarm's state item is left alone.
+        (
+            "ALARM joins (same time)",
+            joins_0730,
+            "joined",
+            ["GetItem"],
+            [[EVENT_PUT, INCIDENT_UPDATE]],
+        ),
+        (
+            "ALARM joins (newer)",
+            joins_0735,
+            "joined",
+            ["GetItem"],
+            [[EVENT_PUT, STATE_UPDATE, INCIDENT_UPDATE]],
+        ),
+        (
+            "INSUFFICIENT_DATA joins",
+            load_event("insufficient_data.json"),
+            "joined",
+            ["GetItem"],
+            [[EVENT_PUT, STATE_UPDATE, INCIDENT_UPDATE]],
+        ),
+        (
+            "OK resolves",
+            load_event("cpu_ok.json"),
+            "resolved",
+            ["GetItem"],
+            [[EVENT_PUT, STATE_UPDATE, INCIDENT_UPDATE]],
+        ),
+        ("OK again", variant("cpu_ok.json", message_id="m-orphan"), "stored", ["GetItem"], []),
+        ("late ALARM", late_0740, "stored", ["GetItem"], []),
+        ("redelivery", load_event("cpu_alarm.json"), "duplicate", ["GetItem"], []),
+        ("unparsable", load_event("malformed_json.json"), "stored", [], []),
     ]
-    expected = {
-        "ALARM opens": ["GetItem", "TransactWriteItems"],
-        "ALARM joins": ["GetItem", "TransactWriteItems"],
-        "INSUFFICIENT_DATA joins": ["GetItem", "TransactWriteItems"],
-        "OK resolves": ["GetItem", "TransactWriteItems"],
-        "OK orphan": ["GetItem", "PutItem"],
-        "redelivery": ["GetItem", "TransactWriteItems"],  # the cancelled transaction
-        "unparsable": ["PutItem"],
-    }
-    report = []
-    for label, event, outcome in cases:
-        assert handler(event)["stored"] == {message_id_of(event): outcome}
-        calls = counter.take()
-        assert calls == expected[label], label
-        report.append((label, len(calls), event_item(message_id_of(event))))
+    for label, event, outcome, reads, writes in cases:
+        assert handler(event)["stored"] == {message_id_of(event): outcome}, label
+        calls, written = counter.take()
+        single = ["PutItem"] if not writes else transaction
+        assert calls == reads + single, label
+        assert written == writes, label
 
-    # The loser of a race to open: its transaction is cancelled and returns the winner's
-    # pointer, so it joins without reading again - three requests.
+    # The paper numbers (README) rest on these items fitting in one write unit (1 KB) each.
+    assert item_kb(alarm_state(CPU_KEY) or {}) == 1
+    assert item_kb(incident(CPU_INCIDENT) or {}) == 1
+
+    # The loser of a race to open: its transaction is cancelled and returns the winner's state,
+    # so it joins without reading again - three requests.
     rival = variant("cpu_alarm.json", message_id="m-rival", at="2024-01-13T00:00:00.000+0000")
     loser = variant("cpu_alarm.json", message_id="m-loser", at="2024-01-13T00:00:01.000+0000")
-    from alert_service import incidents, parse
+    from alert_service import clients, incidents, parse
 
     def rival_first(model: Any, **_: Any) -> None:
         if model.name == "TransactWriteItems" and not counter.paused and not rival_done:
@@ -432,30 +516,14 @@ def test_requests_per_notification(handler: Callable, capsys: pytest.CaptureFixt
     ddb.meta.events.register_first("before-call.dynamodb", rival_first)
     assert handler(loser)["stored"] == {"m-loser": "joined"}
     ddb.meta.events.unregister("before-call.dynamodb", rival_first)
-    assert counter.take() == ["GetItem", "TransactWriteItems", "TransactWriteItems"]
+    assert rival_done == [incidents.Outcome.OPENED]
+    calls, written = counter.take()
+    assert calls == ["GetItem", "TransactWriteItems", "TransactWriteItems"]
+    assert written == [
+        [EVENT_PUT, STATE_UPDATE, INCIDENT_PUT],
+        [EVENT_PUT, STATE_UPDATE, INCIDENT_UPDATE],  # newer than the rival's: moves the state
+    ]
     assert incident(f"INC-20240113000000-{CPU_KEY}")["alert_count"] == 2  # type: ignore[index]
-
-    # Write units (DynamoDB pricing: a transactional write costs 2 WCU per KB per item; each GSI
-    # holding the item costs 1 WCU per KB, 2 when its GSI key changes).
-    inc_kb = item_kb(incident(CPU_INCIDENT) or {})
-    pointer_kb = 1
-    with capsys.disabled():
-        print("\nrequests / estimated WCU per notification:")
-        for label, requests, event in report:
-            kb = item_kb(event or {})
-            gsis = 2 if event and "gsi2pk" in event else 1
-            wcu = {
-                "ALARM opens": 2 * kb + gsis * kb + 2 * pointer_kb + 2 * inc_kb + 2 * inc_kb,
-                "ALARM joins": 2 * kb + gsis * kb + 2 * inc_kb + 2 * inc_kb,
-                "INSUFFICIENT_DATA joins": 2 * kb + gsis * kb + 2 * inc_kb + 2 * inc_kb,
-                "OK resolves": 2 * kb + gsis * kb + 2 * inc_kb + 3 * inc_kb + 2 * pointer_kb,
-                "OK orphan": kb + gsis * kb,
-                # Nothing is written, but DynamoDB bills a cancelled transaction's items as
-                # if written (a failed condition still costs the write): like "ALARM joins".
-                "redelivery": 2 * kb + 2 * inc_kb,
-                "unparsable": kb + gsis * kb,
-            }[label]
-            print(f"  {label:<24} {requests} requests, event {kb} KB, ~{wcu} WCU")
 
 
 # --- concurrency -----------------------------------------------------------------------------
@@ -483,9 +551,7 @@ def atomic_moto_requests(monkeypatch: pytest.MonkeyPatch) -> None:
 
 
 @pytest.mark.usefixtures("atomic_moto_requests")
-def test_twenty_concurrent_alarms_make_one_incident(
-    handler: Callable, capsys: pytest.CaptureFixture[str]
-) -> None:
+def test_twenty_concurrent_alarms_make_one_incident(handler: Callable) -> None:
     events = [
         variant(
             "cpu_alarm.json",
@@ -523,17 +589,17 @@ def test_twenty_concurrent_alarms_make_one_incident(
     only = active[0]
     assert only["alert_count"] == 20
     assert only["incident_key"] == CPU_KEY
-    assert pointer(CPU_KEY)["incident_id"] == only["incident_id"]  # type: ignore[index]
+    assert open_incident(CPU_KEY) == only["incident_id"]
     members = query("gsi2", f"INC#{only['incident_id']}")
     assert sorted(e["message_id"] for e in members) == sorted(message_id_of(e) for e in events)
     assert len(query("gsi1", "DAY#2024-01-12")) == 20
-    calls = counter.take()
-    with capsys.disabled():
-        print(
-            f"\n20 concurrent ALARM deliveries: {elapsed:.2f} s, {len(calls)} requests "
-            f"({dict(Counter(calls))}), max 3 per notification expected"
-        )
-    assert len(calls) <= 3 * 20
+    calls = Counter(counter.take()[0])
+    # Each reads the alarm's state once (and, the alarm being new, the legacy pointer), never
+    # again: a cancelled transaction returns the state that cancelled it. At most three
+    # transactions each: lose the race to open, lose to a newer ALARM, then join as an older one.
+    assert calls["GetItem"] == 2 * 20
+    assert calls["TransactWriteItems"] <= 3 * 20
+    assert elapsed < 60
 
 
 def test_dynamodb_failure_fails_the_invocation(

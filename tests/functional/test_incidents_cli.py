@@ -198,7 +198,7 @@ def test_acknowledge_records_who_when_and_note(
     assert "already resolved" in err
 
 
-def test_manual_resolve_clears_the_open_pointer(
+def test_manual_resolve_closes_the_alarm_state(
     seeded: str, capsys: pytest.CaptureFixture[str]
 ) -> None:
     status, out, _ = run(capsys, "resolve", CPU_AGAIN, "--by", "kim", "--note", "false alarm")
@@ -212,10 +212,12 @@ def test_manual_resolve_clears_the_open_pointer(
         "false alarm",
     )
     assert item["duration_seconds"] > 0
-    pointer = boto3.client("dynamodb").get_item(
-        TableName=TABLE, Key={"pk": {"S": f"OPEN#{CPU_KEY}"}, "sk": {"S": "OPEN"}}
-    )
-    assert "Item" not in pointer
+    state = boto3.client("dynamodb").get_item(
+        TableName=TABLE, Key={"pk": {"S": f"ALARM#{CPU_KEY}"}, "sk": {"S": "STATE"}}
+    )["Item"]
+    assert "open_incident_id" not in state
+    # ALARMs up to the incident's last one cannot open another (a late copy after the resolve).
+    assert state["closed_through"] == {"S": "2024-01-14T12:05:00.000Z"}
 
     # The alarm's next ALARM opens a new incident; a late OK no longer resolves anything.
     handler = load_handler()
