@@ -169,21 +169,20 @@ def decide(current: AlarmState, state: State, at: str, key: str) -> Change:
     if state is State.OK:
         if current.is_open and at >= (current.open_last_alarm_at or at):
             # Not older than the incident's latest ALARM: the recovery that ends it.
+            moves_last = _newer(at, current.open_last_seen_at)
             change = Change(
                 Outcome.RESOLVED,
                 current.open_incident_id,
                 IncidentWrite.RESOLVE,
-                moves_last=_newer(at, current.open_last_seen_at),
+                moves_last=moves_last,
                 first_seen_at=current.open_first_seen_at,
                 state=current.closed(at),
             )
-            return _with_guards(
-                change,
-                current,
-                at,
-                same_episode,
-                Guard("open_last_alarm_at", Check.NOT_AFTER, at),
-            )
+            guards = [same_episode, Guard("open_last_alarm_at", Check.NOT_AFTER, at)]
+            if moves_last:
+                # The incident's last_seen_at moves to it: only if nothing newer joined meanwhile.
+                guards.append(Guard("open_last_seen_at", Check.BEFORE, at))
+            return _with_guards(change, current, at, *guards)
         # Every recovery newer than the last is remembered, resolving or not.
         recovered = replace(current, closed_through=_latest(current.closed_through, at))
         if current.is_open and at >= (current.open_first_seen_at or at):
