@@ -352,6 +352,201 @@ def test_ok_older_than_the_open_incident_does_not_resolve_it(handler: Callable) 
     assert incident(f"INC-20240112080000-{CPU_KEY}")["status"] == "active"  # type: ignore[index]
 
 
+# --- out of order: incidents follow StateChangeTime, not arrival (issue 10, defect 1) ----------
+def alarm_at(message_id: str, at: str) -> dict[str, Any]:
+    return variant("cpu_alarm.json", message_id=message_id, at=f"2024-01-{at}.000+0000")
+
+
+def ok_at(message_id: str, at: str) -> dict[str, Any]:
+    return variant("cpu_ok.json", message_id=message_id, at=f"2024-01-{at}.000+0000")
+
+
+def test_late_alarm_after_its_ok_opens_nothing(handler: Callable) -> None:
+    """ALARM 07:30, OK 07:40, then a retried ALARM stamped 07:35: stored as an event only, so the
+    next real ALARM a week later opens its own incident instead of joining a phantom one."""
+    assert handler(alarm_at("m-0730", "12T07:30:00"))["stored"] == {"m-0730": "opened"}
+    assert handler(ok_at("m-0740", "12T07:40:00"))["stored"] == {"m-0740": "resolved"}
+    assert handler(alarm_at("m-0735", "12T07:35:00"))["stored"] == {"m-0735": "stored"}
+    late = event_item("m-0735")
+    assert late is not None
+    assert "incident_id" not in late
+    assert late["raw_payload"] == raw_message(alarm_at("m-0735", "12T07:35:00"))
+    assert query("gsi1", "STATUS#active") == []
+    assert [i["incident_id"] for i in query("gsi2", f"ALARM#{CPU_KEY}")] == [CPU_INCIDENT]
+
+    assert handler(alarm_at("m-week", "19T07:30:00"))["stored"] == {"m-week": "opened"}
+    assert handler(ok_at("m-week-ok", "19T07:45:00"))["stored"] == {"m-week-ok": "resolved"}
+    week = incident(f"INC-20240119073000-{CPU_KEY}")
+    assert week is not None
+    assert (week["alert_count"], week["duration_seconds"]) == (2, 900)
+
+
+def test_an_older_alarm_joins_without_moving_the_incident_backwards(handler: Callable) -> None:
+    handler(alarm_at("m-0730", "12T07:30:00"))
+    handler(alarm_at("m-0740", "12T07:40:00"))
+    assert handler(alarm_at("m-0735", "12T07:35:00"))["stored"] == {"m-0735": "joined"}
+    insufficient = variant(
+        "insufficient_data.json", message_id="m-0732", at="2024-01-12T07:32:00.000+0000"
+    )
+    assert handler(insufficient)["stored"] == {"m-0732": "joined"}
+    item = incident(CPU_INCIDENT)
+    assert item is not None
+    assert item["alert_count"] == 4
+    assert (item["last_seen_at"], item["last_state"], item["last_message_id"]) == (
+        "2024-01-12T07:40:00.000Z",
+        "ALARM",
+        "m-0740",
+    )
+    assert event_item("m-0735")["incident_id"] == CPU_INCIDENT  # type: ignore[index]
+
+
+def test_ok_older_than_the_latest_alarm_does_not_resolve(handler: Callable) -> None:
+    handler(alarm_at("m-0730", "12T07:30:00"))
+    handler(alarm_at("m-0750", "12T07:50:00"))
+    # Sent at 07:40, delivered after the 07:50 ALARM: counted, but the incident stays open.
+    assert handler(ok_at("m-0740", "12T07:40:00"))["stored"] == {"m-0740": "joined"}
+    item = incident(CPU_INCIDENT)
+    assert item is not None
+    assert (item["status"], item["alert_count"], item["last_state"]) == ("active", 3, "ALARM")
+    assert open_incident(CPU_KEY) == CPU_INCIDENT
+
+    assert handler(ok_at("m-0800", "12T08:00:00"))["stored"] == {"m-0800": "resolved"}
+    resolved = incident(CPU_INCIDENT)
+    assert resolved is not None
+    assert (resolved["status"], resolved["duration_seconds"]) == ("resolved", 1800)
+
+
+def test_an_incident_opened_by_an_earlier_version_is_resolved_and_migrated(
+    handler: Callable,
+) -> None:
+    """Earlier versions kept an open pointer OPEN#<key> and no alarm state item."""
+    from alert_service import history, parse
+
+    notification = parse.notifications(load_event("cpu_alarm.json"))[0]
+    assert notification.alarm is not None
+    ddb = boto3.client("dynamodb")
+    from alert_service.incidents.store import serialize
+
+    for item in (
+        history.pointer_item(
+            key=CPU_KEY, incident=CPU_INCIDENT, first_seen_at="2024-01-12T07:30:00.000Z"
+        ),
+        history.incident_item(
+            notification.alarm,
+            key=CPU_KEY,
+            incident=CPU_INCIDENT,
+            at="2024-01-12T07:30:00.000Z",
+            message_id="m-old",
+        ),
+    ):
+        ddb.put_item(TableName=TABLE, Item=serialize(item))
+
+    assert handler(alarm_at("m-0735", "12T07:35:00"))["stored"] == {"m-0735": "joined"}
+    assert get(f"OPEN#{CPU_KEY}", "OPEN") is None  # moved into the alarm state item
+    assert open_incident(CPU_KEY) == CPU_INCIDENT
+    ok = load_event("cpu_ok.json")
+    assert handler(ok)["stored"] == {message_id_of(ok): "resolved"}
+    assert incident(CPU_INCIDENT)["alert_count"] == 3  # type: ignore[index]
+
+
+# --- transaction conflicts: retried after a jittered backoff (issue 10, defect 5) ---------------
+class Conflicts:
+    """Answers the next ``times`` TransactWriteItems with what DynamoDB answers when another
+    transaction holds one of the items: HTTP 400 TransactionCanceledException whose reasons
+    name TransactionConflict (botocore ``before-send``: nothing reaches moto)."""
+
+    def __init__(self, times: int) -> None:
+        from alert_service import clients
+
+        self.left = times
+        self.answered = 0
+        clients.client("dynamodb").meta.events.register("before-send.dynamodb", self._send)
+
+    def _send(self, request: Any, **_: Any) -> Any:
+        from botocore.awsrequest import AWSResponse
+
+        target = request.headers.get("X-Amz-Target", b"")
+        target = target.decode() if isinstance(target, bytes) else target
+        if not target.endswith("TransactWriteItems") or self.left <= 0:
+            return None
+        self.left -= 1
+        self.answered += 1
+        items = json.loads(request.body)["TransactItems"]
+        reasons = [{"Code": "None"}] * len(items)
+        reasons[-1] = {"Code": "TransactionConflict", "Message": "Transaction is ongoing"}
+        body = json.dumps(
+            {
+                "__type": "com.amazonaws.dynamodb.v20120810#TransactionCanceledException",
+                "Message": "Transaction cancelled, please refer cancellation reasons",
+                "CancellationReasons": reasons,
+            }
+        ).encode()
+
+        class Raw:
+            def stream(self) -> Any:
+                yield body
+
+        headers = {"content-type": "application/x-amz-json-1.0", "x-amzn-requestid": "conflict"}
+        return AWSResponse(request.url, 400, headers, Raw())
+
+
+def record(event: dict[str, Any], sleeps: list[float]) -> Any:
+    from alert_service import incidents, parse
+
+    store = incidents.HistoryStore.from_environment()
+    return incidents.record(parse.notifications(event)[0], store=store, sleep=sleeps.append)
+
+
+def test_a_transaction_conflict_is_retried_after_a_jittered_backoff(history_table: str) -> None:
+    from alert_service.incidents import recording
+
+    conflicts = Conflicts(times=3)
+    counter = RequestCounter()
+    sleeps: list[float] = []
+    assert record(load_event("cpu_alarm.json"), sleeps).value == "opened"
+    assert conflicts.answered == 3
+    # One wait before each retry, each within its (doubling) bound.
+    assert len(sleeps) == 3
+    for attempt, slept in enumerate(sleeps):
+        bound = recording.BACKOFF_BASE_SECONDS * 2**attempt
+        assert 0 <= slept <= bound
+    # Each retry reads the state again (another transaction was changing it).
+    calls, _ = counter.take()
+    assert calls == ["GetItem", "GetItem"] + ["TransactWriteItems", "GetItem", "GetItem"] * 3 + [
+        "TransactWriteItems"
+    ]
+    item = incident(CPU_INCIDENT)
+    assert item is not None
+    assert item["alert_count"] == 1
+
+
+def test_conflicts_without_end_raise_and_store_nothing(
+    history_table: str,
+) -> None:
+    from alert_service import incidents
+    from alert_service.incidents import recording
+
+    conflicts = Conflicts(times=1000)
+    sleeps: list[float] = []
+    with pytest.raises(incidents.IncidentConflict):
+        record(load_event("cpu_alarm.json"), sleeps)
+    assert conflicts.answered == recording.MAX_ATTEMPTS
+    assert len(sleeps) == recording.MAX_ATTEMPTS - 1  # none after the last attempt
+    assert sum(sleeps) <= sum(
+        recording.backoff_seconds(n, draw=lambda: 1.0) for n in range(recording.MAX_ATTEMPTS)
+    )
+    assert event_item(message_id_of(load_event("cpu_alarm.json"))) is None
+    assert incident(CPU_INCIDENT) is None
+
+
+def test_backoff_doubles_up_to_its_cap() -> None:
+    from alert_service.incidents.recording import backoff_seconds
+
+    most = [backoff_seconds(n, draw=lambda: 1.0) for n in range(8)]
+    assert most == [0.02, 0.04, 0.08, 0.16, 0.32, 0.5, 0.5, 0.5]
+    assert backoff_seconds(3, draw=lambda: 0.0) == 0.0
+
+
 # --- unparsable payloads ---------------------------------------------------------------------
 @pytest.mark.parametrize("name", ["malformed_json.json", "plain_text.json", "empty_message.json"])
 def test_unparsable_payload_is_stored_intact(handler: Callable, name: str) -> None:

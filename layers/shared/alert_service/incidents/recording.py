@@ -145,9 +145,11 @@ def record(
             snapshot = read_state(store, key)
             continue
         if "TransactionConflict" in codes:
-            # Another transaction on the same items was in flight: wait a little, then read again.
-            sleep(backoff_seconds(attempt))
-            snapshot = read_state(store, key)
+            # Another transaction on the same items was in flight: wait a little (not after the
+            # last attempt), then read again.
+            if attempt + 1 < MAX_ATTEMPTS:
+                sleep(backoff_seconds(attempt))
+                snapshot = read_state(store, key)
             continue
         raise cancelled  # cancelled for another reason (throttling, validation)
     raise IncidentConflict(
