@@ -39,46 +39,22 @@ def load_handler() -> Callable[[dict[str, Any], Any], dict[str, Any]]:
 
 
 def create_history_table(name: str = TABLE) -> None:
-    """AlarmHistoryTable as template.yaml declares it (keys, its three GSIs)."""
+    """AlarmHistoryTable exactly as template.yaml declares it: keys, GSIs and their projections."""
+    from local.aws import read_template
+
+    props = read_template()["Resources"]["AlarmHistoryTable"]["Properties"]
     ddb = boto3.client("dynamodb")
     ddb.create_table(
         TableName=name,
-        BillingMode="PAY_PER_REQUEST",
-        AttributeDefinitions=[
-            {"AttributeName": a, "AttributeType": "S"}
-            for a in ("pk", "sk", "gsi1pk", "gsi1sk", "gsi2pk", "gsi2sk")
-        ],
-        KeySchema=[
-            {"AttributeName": "pk", "KeyType": "HASH"},
-            {"AttributeName": "sk", "KeyType": "RANGE"},
-        ],
-        GlobalSecondaryIndexes=[
-            {
-                "IndexName": index,
-                "KeySchema": [
-                    {"AttributeName": f"{index}pk", "KeyType": "HASH"},
-                    {"AttributeName": f"{index}sk", "KeyType": "RANGE"},
-                ],
-                "Projection": {"ProjectionType": "ALL"},
-            }
-            for index in ("gsi1", "gsi2")
-        ]
-        + [
-            {
-                "IndexName": "gsi1slim",
-                "KeySchema": [
-                    {"AttributeName": "gsi1pk", "KeyType": "HASH"},
-                    {"AttributeName": "gsi1sk", "KeyType": "RANGE"},
-                ],
-                "Projection": {
-                    "ProjectionType": "INCLUDE",
-                    "NonKeyAttributes": ["state", "alarm_name"],
-                },
-            }
-        ],
+        **{
+            k: props[k]
+            for k in ("BillingMode", "AttributeDefinitions", "KeySchema", "GlobalSecondaryIndexes")
+        },
     )
+    ttl = props["TimeToLiveSpecification"]
     ddb.update_time_to_live(
-        TableName=name, TimeToLiveSpecification={"Enabled": True, "AttributeName": "expires_at"}
+        TableName=name,
+        TimeToLiveSpecification={"Enabled": True, "AttributeName": ttl["AttributeName"]},
     )
 
 
@@ -789,10 +765,10 @@ def test_twenty_concurrent_alarms_make_one_incident(handler: Callable) -> None:
     assert sorted(e["message_id"] for e in members) == sorted(message_id_of(e) for e in events)
     assert len(query("gsi1", "DAY#2024-01-12")) == 20
     calls = Counter(counter.take()[0])
-    # Each reads the alarm's state once (and, the alarm being new, the legacy pointer), never
+    # Each reads the alarm's state once (and, while it has none, the legacy pointer), never
     # again: a cancelled transaction returns the state that cancelled it. At most three
     # transactions each: lose the race to open, lose to a newer ALARM, then join as an older one.
-    assert calls["GetItem"] == 2 * 20
+    assert 20 <= calls["GetItem"] <= 2 * 20
     assert calls["TransactWriteItems"] <= 3 * 20
     assert elapsed < 60
 
