@@ -170,13 +170,8 @@ def decide(current: AlarmState, state: State, at: str, key: str) -> Change:
         if current.is_open and at >= (current.open_last_alarm_at or at):
             # Not older than the incident's latest ALARM: the recovery that ends it.
             moves_last = _newer(at, current.open_last_seen_at)
-            change = Change(
-                Outcome.RESOLVED,
-                current.open_incident_id,
-                IncidentWrite.RESOLVE,
-                moves_last=moves_last,
-                first_seen_at=current.open_first_seen_at,
-                state=current.closed(at),
+            change = _in_open(
+                current, Outcome.RESOLVED, IncidentWrite.RESOLVE, moves_last, current.closed(at)
             )
             guards = [same_episode, Guard("open_last_alarm_at", Check.NOT_AFTER, at)]
             if moves_last:
@@ -219,6 +214,24 @@ def _with_guards(change: Change, current: AlarmState, at: str, *guards: Guard) -
     return replace(change, guards=tuple(unique.values()))
 
 
+def _in_open(
+    current: AlarmState,
+    outcome: Outcome,
+    write: IncidentWrite,
+    moves_last: bool,
+    state: AlarmState,
+) -> Change:
+    """A change to the open incident (``current`` has one)."""
+    return Change(
+        outcome,
+        current.open_incident_id,
+        write,
+        moves_last=moves_last,
+        first_seen_at=current.open_first_seen_at,
+        state=state,
+    )
+
+
 def _join(current: AlarmState, at: str, *, alarm: bool) -> Change:
     moves_last = _newer(at, current.open_last_seen_at)
     new = current
@@ -226,14 +239,7 @@ def _join(current: AlarmState, at: str, *, alarm: bool) -> Change:
         new = replace(new, open_last_seen_at=at)
     if alarm and _newer(at, current.open_last_alarm_at):
         new = replace(new, open_last_alarm_at=at)
-    change = Change(
-        Outcome.JOINED,
-        current.open_incident_id,
-        IncidentWrite.JOIN,
-        moves_last=moves_last,
-        first_seen_at=current.open_first_seen_at,
-        state=new,
-    )
+    change = _in_open(current, Outcome.JOINED, IncidentWrite.JOIN, moves_last, new)
     # An older notification changes nothing of the alarm's state: no write, no condition.
     guards = [Guard("open_incident_id", Check.IS, current.open_incident_id)]
     if alarm:
