@@ -1,12 +1,14 @@
 """AlarmHistoryFunction: SNS db-alarm notifications -> DynamoDB history and incidents.
 
-Thin by design: parse every record, hand it to ``alert_service.incidents``. A DynamoDB failure makes
-the invocation fail after the other records were tried, so Lambda retries it; the MessageId-keyed
-event item makes the retry store nothing twice.
+Thin by design: parse every record, hand it to ``alert_service.incidents`` with the history store
+(made once per container, on the first invocation). A DynamoDB failure makes the invocation fail
+after the other records were tried, so Lambda retries it; the MessageId-keyed event item makes the
+retry store nothing twice.
 """
 
 from __future__ import annotations
 
+from functools import cache
 from typing import Any
 
 from alert_service import incidents, parse
@@ -20,6 +22,12 @@ metrics = Metrics()
 metrics.set_default_dimensions(channel="history")
 
 
+@cache
+def store() -> incidents.HistoryStore:
+    """HISTORY_TABLE_NAME and HISTORY_RETENTION_DAYS, read once per container."""
+    return incidents.HistoryStore.from_environment()
+
+
 @metrics.log_metrics(capture_cold_start_metric=True)
 @logger.inject_lambda_context(clear_state=True)
 def handler(event: dict[str, Any], context: Any) -> dict[str, Any]:
@@ -28,7 +36,7 @@ def handler(event: dict[str, Any], context: Any) -> dict[str, Any]:
     for notification in parse.notifications(event):
         logger.set_correlation_id(notification.message_id)
         try:
-            outcome = incidents.record(notification)
+            outcome = incidents.record(notification, store=store())
         except Exception as error:
             logger.exception("history write failed")
             metrics.add_metric(name="NotificationsFailed", unit=MetricUnit.Count, value=1)

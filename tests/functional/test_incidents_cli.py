@@ -198,7 +198,7 @@ def test_acknowledge_records_who_when_and_note(
     assert "already resolved" in err
 
 
-def test_manual_resolve_clears_the_open_pointer(
+def test_manual_resolve_closes_the_alarm_state(
     seeded: str, capsys: pytest.CaptureFixture[str]
 ) -> None:
     status, out, _ = run(capsys, "resolve", CPU_AGAIN, "--by", "kim", "--note", "false alarm")
@@ -212,10 +212,12 @@ def test_manual_resolve_clears_the_open_pointer(
         "false alarm",
     )
     assert item["duration_seconds"] > 0
-    pointer = boto3.client("dynamodb").get_item(
-        TableName=TABLE, Key={"pk": {"S": f"OPEN#{CPU_KEY}"}, "sk": {"S": "OPEN"}}
-    )
-    assert "Item" not in pointer
+    state = boto3.client("dynamodb").get_item(
+        TableName=TABLE, Key={"pk": {"S": f"ALARM#{CPU_KEY}"}, "sk": {"S": "STATE"}}
+    )["Item"]
+    assert "open_incident_id" not in state
+    # ALARMs up to the incident's last one cannot open another (a late copy after the resolve).
+    assert state["closed_through"] == {"S": "2024-01-14T12:05:00.000Z"}
 
     # The alarm's next ALARM opens a new incident; a late OK no longer resolves anything.
     handler = load_handler()
@@ -306,3 +308,38 @@ def test_console_script_runs(seeded: str, monkeypatch: pytest.MonkeyPatch) -> No
     )
     assert result.returncode == 0, result.stderr
     assert {i["incident_id"] for i in json.loads(result.stdout)} == {CPU_INCIDENT, ANOMALY}
+
+
+def test_summary_never_reads_the_stored_payloads(
+    seeded: str, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """A day's notifications come from gsi1slim (state and alarm name only), never whole."""
+    from alert_service import clients
+
+    indexes: list[str] = []
+    returned: set[str] = set()
+    events = clients.client("dynamodb").meta.events
+    events.register(
+        "before-parameter-build.dynamodb.Query",
+        lambda params, **_: indexes.append(params.get("IndexName", "")),
+    )
+    events.register(
+        "after-call.dynamodb.Query",
+        lambda parsed, **_: returned.update(k for i in parsed.get("Items", []) for k in i),
+    )
+    assert cli.main(["summary", "--since", "2024-01-12", "--until", "2024-01-15"]) == 0
+    capsys.readouterr()
+    assert indexes.count("gsi1slim") == 4  # one Query per day
+    assert set(indexes) == {"gsi1", "gsi1slim"}  # gsi1: the incidents by status
+    assert "raw_payload" not in returned
+    assert {"state", "alarm_name"} <= returned
+
+    # The index itself (template.yaml's) holds nothing more than the keys and those two.
+    whole = boto3.client("dynamodb").query(
+        TableName=TABLE,
+        IndexName="gsi1slim",
+        KeyConditionExpression="gsi1pk = :pk",
+        ExpressionAttributeValues={":pk": {"S": "DAY#2024-01-12"}},
+    )["Items"]
+    assert len(whole) == 10
+    assert set().union(*whole) <= {"pk", "sk", "gsi1pk", "gsi1sk", "state", "alarm_name"}

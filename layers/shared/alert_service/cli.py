@@ -15,13 +15,13 @@ from __future__ import annotations
 
 import argparse
 import json
-import os
 import sys
 from collections.abc import Sequence
 from datetime import UTC, date, datetime
 from typing import Any, TextIO
 
 from alert_service import incidents
+from alert_service.config import ConfigurationError
 from alert_service.render import one_line
 
 STATUS_CHOICES = ("open", "active", "acknowledged", "resolved", "all")
@@ -31,10 +31,11 @@ def main(argv: Sequence[str] | None = None, *, out: TextIO | None = None) -> int
     """Run one command; returns the exit status (0 ok, 1 refused or not found, 2 usage)."""
     out = out or sys.stdout
     args = _parser().parse_args(argv)
-    if args.table:
-        os.environ["HISTORY_TABLE_NAME"] = args.table
-    if not os.environ.get("HISTORY_TABLE_NAME", "").strip():
-        print("alert-incidents: set --table or HISTORY_TABLE_NAME", file=sys.stderr)
+    try:
+        args.store = incidents.HistoryStore.from_environment(args.table)
+    except ConfigurationError as error:
+        hint = "" if args.table else " (set --table or HISTORY_TABLE_NAME)"
+        print(f"alert-incidents: {error}{hint}", file=sys.stderr)
         return 2
     try:
         return int(args.run(args, out))
@@ -88,7 +89,7 @@ def _positive(text: str) -> int:
 
 # --- commands ---------------------------------------------------------------------------------
 def _list(args: argparse.Namespace, out: TextIO) -> int:
-    found = incidents.list_incidents(args.status, args.limit)
+    found = incidents.list_incidents(args.status, args.limit, store=args.store)
     if args.json:
         return _dump(found, out)
     if not found:
@@ -112,10 +113,10 @@ def _list(args: argparse.Namespace, out: TextIO) -> int:
 
 
 def _show(args: argparse.Namespace, out: TextIO) -> int:
-    incident = incidents.get_incident(args.incident_id)
+    incident = incidents.get_incident(args.incident_id, store=args.store)
     if incident is None:
         raise incidents.IncidentNotFound(args.incident_id)
-    events = incidents.incident_events(args.incident_id)
+    events = incidents.incident_events(args.incident_id, store=args.store)
     if args.json:
         return _dump({"incident": incident, "events": events}, out)
     _describe(incident, out)
@@ -136,7 +137,7 @@ def _show(args: argparse.Namespace, out: TextIO) -> int:
 
 
 def _ack(args: argparse.Namespace, out: TextIO) -> int:
-    incident = incidents.acknowledge(args.incident_id, by=args.by, note=args.note)
+    incident = incidents.acknowledge(args.incident_id, by=args.by, note=args.note, store=args.store)
     if args.json:
         return _dump(incident, out)
     print(
@@ -147,7 +148,7 @@ def _ack(args: argparse.Namespace, out: TextIO) -> int:
 
 
 def _resolve(args: argparse.Namespace, out: TextIO) -> int:
-    incident = incidents.resolve(args.incident_id, by=args.by, note=args.note)
+    incident = incidents.resolve(args.incident_id, by=args.by, note=args.note, store=args.store)
     if args.json:
         return _dump(incident, out)
     print(
@@ -160,7 +161,7 @@ def _resolve(args: argparse.Namespace, out: TextIO) -> int:
 
 def _summary(args: argparse.Namespace, out: TextIO) -> int:
     until = args.until or datetime.now(UTC).date()
-    report = incidents.summary(args.since, until)
+    report = incidents.summary(args.since, until, store=args.store)
     if args.json:
         return _dump(report, out)
     by_status = ", ".join(f"{k} {v}" for k, v in report["incidents_by_status"].items())

@@ -1,19 +1,33 @@
 """Item shapes of the history table (AlarmHistoryTable): keys, formulas, and nothing that does I/O.
 
-One table, keys ``pk``/``sk``, two overloaded GSIs (``gsi1``: ``gsi1pk``/``gsi1sk``, ``gsi2``:
-``gsi2pk``/``gsi2sk``, projection ALL), TTL attribute ``expires_at`` on event items only.
+One table, keys ``pk``/``sk``; GSIs ``gsi1`` (``gsi1pk``/``gsi1sk``) and ``gsi2`` (``gsi2pk``/``gsi2sk``)
+project ALL; ``gsi1slim`` has gsi1's keys and projects only ``state`` and ``alarm_name`` (what the
+summary counts, without reading each event's ``raw_payload``). TTL ``expires_at`` on event items only.
 
 | item | pk | sk | gsi1pk / gsi1sk | gsi2pk / gsi2sk |
 |---|---|---|---|---|
 | event (one per SNS MessageId) | ``MSG#<message_id>`` | ``EVENT`` | ``DAY#<YYYY-MM-DD>`` / ``<event_at>#<message_id>`` | ``INC#<incident_id>`` / ``<event_at>#<message_id>`` (only when it belongs to an incident) |
 | incident | ``INC#<incident_id>`` | ``META`` | ``STATUS#<status>`` / ``<first_seen_at>#<incident_id>`` | ``ALARM#<incident_key>`` / ``<first_seen_at>`` |
-| open pointer | ``OPEN#<incident_key>`` | ``OPEN`` | - | - |
+| alarm state (one per alarm) | ``ALARM#<incident_key>`` | ``STATE`` | - | - |
+| open pointer (legacy, read only) | ``OPEN#<incident_key>`` | ``OPEN`` | - | - |
 
 The event item is keyed by the MessageId alone, so it is its own redelivery marker: a put with
 ``attribute_not_exists(pk)`` stores a notification once, and an incident update in the same
-transaction cannot be counted twice. The open pointer exists exactly while the key has an open
-incident (created with ``attribute_not_exists``, deleted in the transaction that resolves it), so two
-open incidents for one alarm are impossible whatever runs concurrently.
+transaction cannot be counted twice.
+
+The alarm state item (``type`` ``alarm_state``) is what the incident state machine
+(``incidents.transition``) decides from: the open incident (``open_incident_id``,
+``open_first_seen_at``, ``open_last_alarm_at``, ``open_last_seen_at``) while there is one, and
+``closed_through``, the latest recovery (an OK's StateChangeTime, or the last ALARM of an incident
+resolved by hand): an ALARM stamped at or before it opens nothing. It outlives its incidents, so a
+late ALARM after the OK cannot open a new one. It is written (a conditional Put that expects what
+was read) in the same transaction as the incident, so two open incidents for one alarm are
+impossible whatever runs concurrently. Readers of the table's stream (the Slack incident view)
+ignore it, like every item whose ``sk`` is neither ``EVENT`` nor ``META``.
+
+Ordering rule: incidents follow the alarm's ``StateChangeTime``, not arrival (times compare as the
+``iso`` strings below). The open pointer of earlier versions is read when an alarm has no state
+item yet, and deleted by the first transaction that writes one.
 """  # noqa: E501 - the table is easier to read unwrapped
 
 from __future__ import annotations
@@ -28,6 +42,7 @@ from alert_service.alarm import Alarm, Notification
 EVENT_SK = "EVENT"
 INCIDENT_SK = "META"
 POINTER_SK = "OPEN"
+ALARM_STATE_SK = "STATE"
 
 ACTIVE, ACKNOWLEDGED, RESOLVED = "active", "acknowledged", "resolved"
 STATUSES = (ACTIVE, ACKNOWLEDGED, RESOLVED)
@@ -79,10 +94,10 @@ def _prefixed(prefix: str) -> Callable[[str], str]:
 # Partition keys of the table above, one prefix per kind of item or index partition.
 event_pk = _prefixed("MSG")  # MSG#<message_id>
 incident_pk = _prefixed("INC")  # INC#<incident_id>
-pointer_pk = _prefixed("OPEN")  # OPEN#<incident_key>
+pointer_pk = _prefixed("OPEN")  # OPEN#<incident_key> (legacy)
 day_pk = _prefixed("DAY")  # DAY#<YYYY-MM-DD>
 status_pk = _prefixed("STATUS")  # STATUS#<status>
-alarm_pk = _prefixed("ALARM")  # ALARM#<incident_key>
+alarm_pk = _prefixed("ALARM")  # ALARM#<incident_key> (alarm state item; gsi2 of incidents)
 
 
 def event_item(
@@ -176,6 +191,31 @@ def pointer_item(*, key: str, incident: str, first_seen_at: str) -> dict[str, An
         "incident_id": incident,
         "first_seen_at": first_seen_at,
     }
+
+
+# The alarm state item's attributes besides its keys (all ``iso`` times; absent when unknown).
+ALARM_STATE_FIELDS = (
+    "closed_through",
+    "open_incident_id",
+    "open_first_seen_at",
+    "open_last_alarm_at",
+    "open_last_seen_at",
+)
+
+
+def alarm_state_item(*, key: str, **fields: str | None) -> dict[str, Any]:
+    """The alarm state item; ``fields`` are ALARM_STATE_FIELDS, ``None`` ones are left out."""
+    unknown = set(fields) - set(ALARM_STATE_FIELDS)
+    if unknown:
+        raise ValueError(f"not alarm state fields: {sorted(unknown)}")
+    item: dict[str, Any] = {
+        "pk": alarm_pk(key),
+        "sk": ALARM_STATE_SK,
+        "type": "alarm_state",
+        "incident_key": key,
+    }
+    item.update({k: v for k, v in fields.items() if v is not None})
+    return item
 
 
 def duration_seconds(first_seen_at: str, resolved_at: str) -> int:
