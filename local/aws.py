@@ -66,6 +66,15 @@ class SnsSubscription:
 
 
 @dataclass(frozen=True)
+class StreamSource:
+    """A DynamoDB stream event source of a function (how Lambda reads the table's stream)."""
+
+    table_id: str
+    batch_size: int
+    max_retries: int  # -1: until the record expires
+
+
+@dataclass(frozen=True)
 class FunctionSpec:
     logical_id: str
     name: str
@@ -75,6 +84,7 @@ class FunctionSpec:
     layers: tuple[str, ...]  # logical ids of the layers (built under .aws-sam/build/<id>/python)
     environment: dict[str, str]
     subscriptions: tuple[SnsSubscription, ...] = field(default=())
+    streams: tuple[StreamSource, ...] = field(default=())
 
 
 class Template:
@@ -223,6 +233,9 @@ class Template:
         glob = self.doc.get("Globals", {}).get("Function", {})
         specs = []
         for logical_id in self.of_type(*FUNCTION_TYPES):
+            condition = self.resources[logical_id].get("Condition")
+            if condition and not self.condition(condition):
+                continue  # not created with these parameters (e.g. no SlackAppSecretName)
             props = self.resources[logical_id].get("Properties", {})
             env = {
                 **(glob.get("Environment", {}).get("Variables", {})),
@@ -230,10 +243,20 @@ class Template:
             }
             layers = [*glob.get("Layers", []), *props.get("Layers", [])]
             subscriptions = []
+            streams = []
             for event in props.get("Events", {}).values():
+                ev = event.get("Properties", {})
+                if event.get("Type") == "DynamoDB":
+                    stream = ev.get("Stream", {}).get("Fn::GetAtt") or [None]
+                    streams.append(
+                        StreamSource(
+                            table_id=str(stream[0]),
+                            batch_size=int(self.resolve(ev.get("BatchSize", 100))),
+                            max_retries=int(self.resolve(ev.get("MaximumRetryAttempts", -1))),
+                        )
+                    )
                 if event.get("Type") != "SNS":
                     continue
-                ev = event.get("Properties", {})
                 topic = ev.get("Topic")
                 topic_id = topic.get("Ref") if isinstance(topic, dict) else None
                 if topic_id is None:
@@ -257,6 +280,7 @@ class Template:
                         k: _env_text(v) for k, v in self.resolve(env).items() if v is not _NO_VALUE
                     },
                     subscriptions=tuple(subscriptions),
+                    streams=tuple(streams),
                 )
             )
         return specs
@@ -399,6 +423,12 @@ class LocalAws:
                         for index in indexes:
                             index.setdefault("ProvisionedThroughput", throughput)
                     request[key] = indexes
+            stream = props.get("StreamSpecification")
+            if stream:
+                request["StreamSpecification"] = {
+                    "StreamEnabled": True,
+                    "StreamViewType": stream["StreamViewType"],
+                }
             ddb.create_table(**request)
             ttl = props.get("TimeToLiveSpecification")
             if ttl and ttl.get("Enabled"):

@@ -157,8 +157,7 @@ def root_message(
     incident_id = fit(str(incident.get("incident_id", "-")), 200)
     count = int(incident.get("alert_count") or 0)
     fallback = one_line(
-        f"{emoji} {prefix} {name} · {incident_id} · {status} · "
-        f"{text(loc, 'alert_count')} {count}",
+        f"{emoji} {prefix} {name} · {incident_id} · {status} · {text(loc, 'alert_count')} {count}",
         FALLBACK_CHARS,
     )
     blocks: list[dict[str, Any]] = [
