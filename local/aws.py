@@ -396,51 +396,8 @@ class LocalAws:
         }
 
     def create_tables(self, template: Template) -> dict[str, str]:
-        """Every AWS::DynamoDB::Table with its keys, indexes and TTL; logical id -> table name."""
-        ddb = self.client("dynamodb")
-        names = {}
-        for rid in template.of_type("AWS::DynamoDB::Table"):
-            props = template.resolve(template.resources[rid].get("Properties", {}))
-            name = template.physical_name(rid)
-            request: dict[str, Any] = {
-                "TableName": name,
-                "KeySchema": props["KeySchema"],
-                "AttributeDefinitions": props["AttributeDefinitions"],
-                "BillingMode": props.get("BillingMode", "PROVISIONED"),
-            }
-            throughput = props.get(
-                "ProvisionedThroughput", {"ReadCapacityUnits": 5, "WriteCapacityUnits": 5}
-            )
-            if request["BillingMode"] == "PROVISIONED":
-                request["ProvisionedThroughput"] = throughput
-            for key in ("GlobalSecondaryIndexes", "LocalSecondaryIndexes"):
-                if props.get(key):
-                    indexes = [
-                        {k: v for k, v in index.items() if k != "ContributorInsightsSpecification"}
-                        for index in props[key]
-                    ]
-                    if request["BillingMode"] == "PROVISIONED" and key.startswith("Global"):
-                        for index in indexes:
-                            index.setdefault("ProvisionedThroughput", throughput)
-                    request[key] = indexes
-            stream = props.get("StreamSpecification")
-            if stream:
-                request["StreamSpecification"] = {
-                    "StreamEnabled": True,
-                    "StreamViewType": stream["StreamViewType"],
-                }
-            ddb.create_table(**request)
-            ttl = props.get("TimeToLiveSpecification")
-            if ttl and ttl.get("Enabled"):
-                ddb.update_time_to_live(
-                    TableName=name,
-                    TimeToLiveSpecification={
-                        "AttributeName": ttl["AttributeName"],
-                        "Enabled": True,
-                    },
-                )
-            names[rid] = name
-        return names
+        """Every AWS::DynamoDB::Table with its keys, indexes, TTL and stream; logical id -> name."""
+        return create_tables(self.client("dynamodb"), template)
 
     def create_secret(self, name: str, value: dict[str, Any]) -> str:
         sm = self.client("secretsmanager")
@@ -457,3 +414,51 @@ class LocalAws:
         v1 = self.client("ses")
         v1.verify_email_identity(EmailAddress=address)
         v1.verify_domain_identity(Domain=domain)
+
+
+def create_tables(ddb: Any, template: Template) -> dict[str, str]:
+    """Every AWS::DynamoDB::Table of ``template`` with its keys, indexes, TTL and stream, made
+    with the DynamoDB client ``ddb``; logical id -> table name."""
+    names = {}
+    for rid in template.of_type("AWS::DynamoDB::Table"):
+        props = template.resolve(template.resources[rid].get("Properties", {}))
+        name = template.physical_name(rid)
+        request: dict[str, Any] = {
+            "TableName": name,
+            "KeySchema": props["KeySchema"],
+            "AttributeDefinitions": props["AttributeDefinitions"],
+            "BillingMode": props.get("BillingMode", "PROVISIONED"),
+        }
+        throughput = props.get(
+            "ProvisionedThroughput", {"ReadCapacityUnits": 5, "WriteCapacityUnits": 5}
+        )
+        if request["BillingMode"] == "PROVISIONED":
+            request["ProvisionedThroughput"] = throughput
+        for key in ("GlobalSecondaryIndexes", "LocalSecondaryIndexes"):
+            if props.get(key):
+                indexes = [
+                    {k: v for k, v in index.items() if k != "ContributorInsightsSpecification"}
+                    for index in props[key]
+                ]
+                if request["BillingMode"] == "PROVISIONED" and key.startswith("Global"):
+                    for index in indexes:
+                        index.setdefault("ProvisionedThroughput", throughput)
+                request[key] = indexes
+        stream = props.get("StreamSpecification")
+        if stream:
+            request["StreamSpecification"] = {
+                "StreamEnabled": True,
+                "StreamViewType": stream["StreamViewType"],
+            }
+        ddb.create_table(**request)
+        ttl = props.get("TimeToLiveSpecification")
+        if ttl and ttl.get("Enabled"):
+            ddb.update_time_to_live(
+                TableName=name,
+                TimeToLiveSpecification={
+                    "AttributeName": ttl["AttributeName"],
+                    "Enabled": True,
+                },
+            )
+        names[rid] = name
+    return names
