@@ -206,7 +206,8 @@ class LocalPipeline:
                 mark = self._mark()
                 invocation = self.workers[logical_id].invoke(sns_event)
                 deliveries.append(self._delivery(logical_id, invocation, sns_event, mark))
-            for record, note in fallback:
+            # Only to functions subscribed to the topic (not to those on a table's stream).
+            for record, note in fallback if self.specs[logical_id].subscriptions else []:
                 single = {"Records": [record]}
                 mark = self._mark()
                 invocation = self.workers[logical_id].invoke(single)
