@@ -8,13 +8,12 @@ built layer and boto3), which talks to the loopback Slack Web API over HTTP.
 
 from __future__ import annotations
 
-import copy
 import json
-import uuid
 from collections.abc import Iterator
 from typing import Any
 
 import pytest
+from test_built_artifacts import load, with_new_message_ids
 
 from local import BUILD_DIR, EVENTS_DIR
 from local.runtime import RUNTIME_PYTHON
@@ -30,14 +29,11 @@ pytestmark = [
 
 
 def event(name: str, **fields: Any) -> dict[str, Any]:
-    data = json.loads((EVENTS_DIR / name).read_text(encoding="utf-8"))
-    data = copy.deepcopy(data)
-    for record in data["Records"]:
-        record["Sns"]["MessageId"] = str(uuid.uuid4())
-        if fields:
-            message = json.loads(record["Sns"]["Message"])
-            message.update(fields)
-            record["Sns"]["Message"] = json.dumps(message)
+    """A sample event under new MessageIds, with some alarm message fields replaced."""
+    data = with_new_message_ids(load(EVENTS_DIR / name))
+    for record in data["Records"] if fields else []:
+        message = {**json.loads(record["Sns"]["Message"]), **fields}
+        record["Sns"]["Message"] = json.dumps(message)
     return data
 
 

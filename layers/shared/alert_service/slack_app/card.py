@@ -22,14 +22,14 @@ import re
 from collections.abc import Mapping
 from typing import Any
 
-from alert_service.alarm import Notification
+from alert_service.alarm import Notification, State
 from alert_service.config import DisplaySettings
 from alert_service.history import ACKNOWLEDGED, ACTIVE, RESOLVED, parse_iso
 from alert_service.i18n import text
 from alert_service.render import one_line
 from alert_service.render.slack import _safe as fit
 from alert_service.render.slack import escape
-from alert_service.view import STATE_EMOJI, View, build_view
+from alert_service.view import STATE_COLORS, STATE_EMOJI, View, build_view
 
 MAX_BLOCKS = 50
 MAX_SECTION_CHARS = 3000
@@ -47,8 +47,17 @@ FALLBACK_CHARS = 1000
 ACTION_ACK = "incident_ack"
 ACTION_RESOLVE = "incident_resolve"
 
-STATUS_COLORS = {ACTIVE: "#eb4034", ACKNOWLEDGED: "#f2a33a", RESOLVED: "#2eb886"}
-STATUS_EMOJI = {ACTIVE: "🚨", ACKNOWLEDGED: "👀", RESOLVED: "✅"}
+# Open: the ALARM red; someone is on it: amber; resolved: the OK green (as the webhook message).
+STATUS_COLORS = {
+    ACTIVE: STATE_COLORS[State.ALARM],
+    ACKNOWLEDGED: "#f2a33a",
+    RESOLVED: STATE_COLORS[State.OK],
+}
+STATUS_EMOJI = {
+    ACTIVE: STATE_EMOJI[State.ALARM],
+    ACKNOWLEDGED: "👀",
+    RESOLVED: STATE_EMOJI[State.OK],
+}
 _SLACK_USER_ID = re.compile(r"^[UW][A-Z0-9]{2,20}$")
 # The five fields of the seed 000 message, then the extra ones, all short.
 _LONG_FIELDS = ("reason", "description", "children")

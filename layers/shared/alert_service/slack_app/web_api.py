@@ -120,7 +120,6 @@ class WebApi:
         self.secret_id = secret_id
         self._client: Any = None
         self._handler: Any = None
-        self.calls: dict[str, int] = {}  # method -> calls made (metrics, bench)
 
     def app(self, *, refresh: bool = False) -> secrets.SlackApp:
         return secrets.slack_app(self.secret_id, refresh=refresh)
@@ -157,7 +156,6 @@ class WebApi:
         self._handler.slept = 0.0
         started = time.monotonic()
         while True:
-            self.calls[method] = self.calls.get(method, 0) + 1
             try:
                 return dict(client.api_call(method, json=payload).data)
             except SlackApiError as error:
