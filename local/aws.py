@@ -66,6 +66,15 @@ class SnsSubscription:
 
 
 @dataclass(frozen=True)
+class StreamSource:
+    """A DynamoDB stream event source of a function (how Lambda reads the table's stream)."""
+
+    table_id: str
+    batch_size: int
+    max_retries: int  # -1: until the record expires
+
+
+@dataclass(frozen=True)
 class FunctionSpec:
     logical_id: str
     name: str
@@ -75,6 +84,7 @@ class FunctionSpec:
     layers: tuple[str, ...]  # logical ids of the layers (built under .aws-sam/build/<id>/python)
     environment: dict[str, str]
     subscriptions: tuple[SnsSubscription, ...] = field(default=())
+    streams: tuple[StreamSource, ...] = field(default=())
 
 
 class Template:
@@ -223,6 +233,9 @@ class Template:
         glob = self.doc.get("Globals", {}).get("Function", {})
         specs = []
         for logical_id in self.of_type(*FUNCTION_TYPES):
+            condition = self.resources[logical_id].get("Condition")
+            if condition and not self.condition(condition):
+                continue  # not created with these parameters (e.g. no SlackAppSecretName)
             props = self.resources[logical_id].get("Properties", {})
             env = {
                 **(glob.get("Environment", {}).get("Variables", {})),
@@ -230,10 +243,20 @@ class Template:
             }
             layers = [*glob.get("Layers", []), *props.get("Layers", [])]
             subscriptions = []
+            streams = []
             for event in props.get("Events", {}).values():
+                ev = event.get("Properties", {})
+                if event.get("Type") == "DynamoDB":
+                    stream = ev.get("Stream", {}).get("Fn::GetAtt") or [None]
+                    streams.append(
+                        StreamSource(
+                            table_id=str(stream[0]),
+                            batch_size=int(self.resolve(ev.get("BatchSize", 100))),
+                            max_retries=int(self.resolve(ev.get("MaximumRetryAttempts", -1))),
+                        )
+                    )
                 if event.get("Type") != "SNS":
                     continue
-                ev = event.get("Properties", {})
                 topic = ev.get("Topic")
                 topic_id = topic.get("Ref") if isinstance(topic, dict) else None
                 if topic_id is None:
@@ -257,6 +280,7 @@ class Template:
                         k: _env_text(v) for k, v in self.resolve(env).items() if v is not _NO_VALUE
                     },
                     subscriptions=tuple(subscriptions),
+                    streams=tuple(streams),
                 )
             )
         return specs
@@ -372,45 +396,8 @@ class LocalAws:
         }
 
     def create_tables(self, template: Template) -> dict[str, str]:
-        """Every AWS::DynamoDB::Table with its keys, indexes and TTL; logical id -> table name."""
-        ddb = self.client("dynamodb")
-        names = {}
-        for rid in template.of_type("AWS::DynamoDB::Table"):
-            props = template.resolve(template.resources[rid].get("Properties", {}))
-            name = template.physical_name(rid)
-            request: dict[str, Any] = {
-                "TableName": name,
-                "KeySchema": props["KeySchema"],
-                "AttributeDefinitions": props["AttributeDefinitions"],
-                "BillingMode": props.get("BillingMode", "PROVISIONED"),
-            }
-            throughput = props.get(
-                "ProvisionedThroughput", {"ReadCapacityUnits": 5, "WriteCapacityUnits": 5}
-            )
-            if request["BillingMode"] == "PROVISIONED":
-                request["ProvisionedThroughput"] = throughput
-            for key in ("GlobalSecondaryIndexes", "LocalSecondaryIndexes"):
-                if props.get(key):
-                    indexes = [
-                        {k: v for k, v in index.items() if k != "ContributorInsightsSpecification"}
-                        for index in props[key]
-                    ]
-                    if request["BillingMode"] == "PROVISIONED" and key.startswith("Global"):
-                        for index in indexes:
-                            index.setdefault("ProvisionedThroughput", throughput)
-                    request[key] = indexes
-            ddb.create_table(**request)
-            ttl = props.get("TimeToLiveSpecification")
-            if ttl and ttl.get("Enabled"):
-                ddb.update_time_to_live(
-                    TableName=name,
-                    TimeToLiveSpecification={
-                        "AttributeName": ttl["AttributeName"],
-                        "Enabled": True,
-                    },
-                )
-            names[rid] = name
-        return names
+        """Every AWS::DynamoDB::Table with its keys, indexes, TTL and stream; logical id -> name."""
+        return create_tables(self.client("dynamodb"), template)
 
     def create_secret(self, name: str, value: dict[str, Any]) -> str:
         sm = self.client("secretsmanager")
@@ -427,3 +414,51 @@ class LocalAws:
         v1 = self.client("ses")
         v1.verify_email_identity(EmailAddress=address)
         v1.verify_domain_identity(Domain=domain)
+
+
+def create_tables(ddb: Any, template: Template) -> dict[str, str]:
+    """Every AWS::DynamoDB::Table of ``template`` with its keys, indexes, TTL and stream, made
+    with the DynamoDB client ``ddb``; logical id -> table name."""
+    names = {}
+    for rid in template.of_type("AWS::DynamoDB::Table"):
+        props = template.resolve(template.resources[rid].get("Properties", {}))
+        name = template.physical_name(rid)
+        request: dict[str, Any] = {
+            "TableName": name,
+            "KeySchema": props["KeySchema"],
+            "AttributeDefinitions": props["AttributeDefinitions"],
+            "BillingMode": props.get("BillingMode", "PROVISIONED"),
+        }
+        throughput = props.get(
+            "ProvisionedThroughput", {"ReadCapacityUnits": 5, "WriteCapacityUnits": 5}
+        )
+        if request["BillingMode"] == "PROVISIONED":
+            request["ProvisionedThroughput"] = throughput
+        for key in ("GlobalSecondaryIndexes", "LocalSecondaryIndexes"):
+            if props.get(key):
+                indexes = [
+                    {k: v for k, v in index.items() if k != "ContributorInsightsSpecification"}
+                    for index in props[key]
+                ]
+                if request["BillingMode"] == "PROVISIONED" and key.startswith("Global"):
+                    for index in indexes:
+                        index.setdefault("ProvisionedThroughput", throughput)
+                request[key] = indexes
+        stream = props.get("StreamSpecification")
+        if stream:
+            request["StreamSpecification"] = {
+                "StreamEnabled": True,
+                "StreamViewType": stream["StreamViewType"],
+            }
+        ddb.create_table(**request)
+        ttl = props.get("TimeToLiveSpecification")
+        if ttl and ttl.get("Enabled"):
+            ddb.update_time_to_live(
+                TableName=name,
+                TimeToLiveSpecification={
+                    "AttributeName": ttl["AttributeName"],
+                    "Enabled": True,
+                },
+            )
+        names[rid] = name
+    return names

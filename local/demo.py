@@ -4,8 +4,10 @@ Each file in events/ is published to the db-alarm topic in moto; moto fans it ou
 function's subscription; the built functions (run as Lambda loads them) deliver to the loopback
 Slack, to SES and SNS in moto, and to the history table. This prints, per event, what Slack
 received, the emails and SMS that were sent, and writes each email's HTML body to demo-output/.
-It ends with the incidents, as the history CLI prints them. Exit status 1 if any function failed
-where it should not have.
+Then the Slack incident view: each incident's card and thread as a reader of the channel sees them
+(the loopback Slack Web API, fed by SlackIncidentFunction from the history table's stream). It ends
+with the incidents, as the history CLI prints them. Exit status 1 if any function failed where it
+should not have.
 """
 
 from __future__ import annotations
@@ -17,7 +19,7 @@ import os
 import sys
 import time
 import unicodedata
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
@@ -26,11 +28,17 @@ from alert_service.render import one_line
 from local import EVENTS_DIR, ROOT
 from local.pipeline import Delivery, LocalPipeline
 from local.runtime import RuntimeMissing
+from local.slack_api import render as render_slack_message
 
 OUTPUT_DIR = ROOT / "demo-output"
 # (event file stem, function logical id) pairs whose failure is the point of the sample.
 # None today: the contract says nothing is dropped, not even malformed or empty messages.
 EXPECTED_FAILURES: set[tuple[str, str]] = set()
+
+# Hook for the Slack actions step (SlackActionsFunction): a callable that clicks a button on a card
+# as Slack would (a signed request to the built actions function) and returns True when it changed
+# something; the demo then runs the stream again and shows the cards as they changed.
+SLACK_CLICK_STEP: Callable[[LocalPipeline], bool] | None = None
 
 BOLD, DIM, RED, GREEN, RESET = "\033[1m", "\033[2m", "\033[31m", "\033[32m", "\033[0m"
 
@@ -186,6 +194,26 @@ def show_incidents(stack: LocalPipeline) -> None:
         print(f"  alert-incidents list failed: {short(err.getvalue() or out.getvalue(), 400)}")
 
 
+def show_incident_view(stack: LocalPipeline) -> None:
+    """Every message of the Slack app's channel with its thread, oldest first."""
+    roots = stack.slack_api.roots()
+    if not roots:
+        print("  (no Slack incident view: SlackAppSecretName is empty)\n")
+        return
+    calls = stack.slack_api.calls
+    counts = {
+        m: sum(c.method == m and bool(c.answer.get("ok")) for c in calls)
+        for m in ("chat.postMessage", "chat.update")
+    }
+    print(
+        f"  {len(roots)} messages; Web API calls: {counts['chat.postMessage']} chat.postMessage, "
+        f"{counts['chat.update']} chat.update\n"
+    )
+    for message in roots:
+        print("  " + render_slack_message(message).replace("\n", "\n  "))
+        print()
+
+
 def sample_events() -> list[Path]:
     """events/*.json in the order they happened (their first record's SNS Timestamp), so the
     history builds up as it would: the CPU alarm opens an incident before its OK resolves it."""
@@ -236,6 +264,12 @@ def main() -> int:
             print(style(title + (f"  {short(subject, 70)}" if subject else ""), BOLD))
             failures += show_event(path, stack.publish(event), email_count)
             print()
+        print(style("━━ Slack incident view (the channel, as a reader sees it)", BOLD))
+        show_incident_view(stack)
+        if SLACK_CLICK_STEP is not None and SLACK_CLICK_STEP(stack):
+            stack.run_streams()
+            print(style("━━ Slack incident view after the click", BOLD))
+            show_incident_view(stack)
         print(style("━━ incidents in the history table", BOLD))
         show_incidents(stack)
     total = time.perf_counter() - started

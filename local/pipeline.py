@@ -9,6 +9,10 @@ and starts one warm worker per function of the template (runtime.Worker). Then e
   wrapped as the SNS Lambda event and handed to that function. MessageIds are new (moto's).
 - ``direct(logical_id, event)``: the event file handed to the function unchanged (its MessageIds
   kept), as ``sam local invoke -e`` would.
+
+Functions on a table's stream (SlackIncidentFunction on AlarmHistoryTable) get its new records
+after each ``publish`` (or ``run_streams()``), in Lambda's event shape and batches
+(local/stream.py), and talk to the loopback Slack Web API (local/slack_api.py).
 """
 
 from __future__ import annotations
@@ -25,13 +29,19 @@ from local import TEMPLATE
 from local.aws import FunctionSpec, LocalAws, Template
 from local.runtime import Invocation, Worker
 from local.slack import LocalSlack, SlackPost
+from local.slack_api import BOT_TOKEN, CHANNEL, LocalSlackApi
+from local.stream import HistoryStream, StreamRun, deliver
 
 # Demo values for the channels whose settings are template parameters left empty by default.
 DEMO_PARAMETERS = {
     "EmailSender": "alerts@ott.example.com",
     "EmailRecipients": "dba-oncall@ott.example.com,platform-lead@ott.example.com",
     "SmsRecipients": "+821012345678",
+    # The Slack app (incident view): its functions exist only with this parameter set.
+    "SlackAppSecretName": "ott/slack/app",
 }
+# What the local Slack app secret holds; the signing secret is for the actions function's demo.
+LOCAL_SIGNING_SECRET = "local-demo-signing-secret-0123456789abcdef"
 
 
 @dataclass
@@ -63,6 +73,8 @@ class LocalPipeline:
         self.specs: dict[str, FunctionSpec] = {s.logical_id: s for s in specs}
         self.aws = LocalAws()
         self.slack = LocalSlack()
+        self.slack_api = LocalSlackApi()
+        self.streams: dict[str, HistoryStream] = {}  # function -> the stream it reads
         self.workers: dict[str, Worker] = {}
         self.queues: dict[str, tuple[str, str]] = {}  # function -> (queue url, subscription arn)
         try:
@@ -83,6 +95,20 @@ class LocalPipeline:
             if secret_id and secret_id not in self.secrets:
                 self.secrets[secret_id] = self.aws.create_secret(
                     secret_id, {"webhook_url": self.slack.webhook_url}
+                )
+            app_secret = spec.environment.get("SLACK_APP_SECRET_ID")
+            if app_secret and app_secret not in self.secrets:
+                self.secrets[app_secret] = self.aws.create_secret(
+                    app_secret,
+                    {
+                        "bot_token": BOT_TOKEN,
+                        "signing_secret": LOCAL_SIGNING_SECRET,
+                        "channel": CHANNEL,
+                    },
+                )
+            for source in spec.streams:
+                self.streams[spec.logical_id] = HistoryStream(
+                    self.aws.client("dynamodbstreams"), self.tables[source.table_id]
                 )
             sender = spec.environment.get("EMAIL_SENDER")
             if sender:
@@ -121,6 +147,8 @@ class LocalPipeline:
                 "POWERTOOLS_SERVICE_NAME", spec.logical_id
             ),
         }
+        if "SLACK_API_URL" in spec.environment:
+            env["SLACK_API_URL"] = self.slack_api.url
         for key in ("EMAIL_SENDER", "EMAIL_RECIPIENTS", "SMS_RECIPIENTS"):
             if key in spec.environment:
                 env[key] = spec.environment[key]
@@ -178,14 +206,43 @@ class LocalPipeline:
                 mark = self._mark()
                 invocation = self.workers[logical_id].invoke(sns_event)
                 deliveries.append(self._delivery(logical_id, invocation, sns_event, mark))
-            for record, note in fallback:
+            # Only to functions subscribed to the topic (not to those on a table's stream).
+            for record, note in fallback if self.specs[logical_id].subscriptions else []:
                 single = {"Records": [record]}
                 mark = self._mark()
                 invocation = self.workers[logical_id].invoke(single)
                 delivery = self._delivery(logical_id, invocation, single, mark)
                 delivery.note = note
                 deliveries.append(delivery)
+        for logical_id, run in self.run_streams().items():
+            for invocation, event in run.invocations:
+                deliveries.append(Delivery(logical_id, invocation, event, note="table stream"))
         return deliveries
+
+    def run_streams(self) -> dict[str, StreamRun]:
+        """Hand each stream function the records that are new on its table's stream."""
+        runs = {}
+        for logical_id, stream in self.streams.items():
+            if logical_id not in self.workers:
+                continue
+            records = stream.read()
+            if not records:
+                continue
+            worker = self.workers[logical_id]
+            source = self.specs[logical_id].streams[0]
+
+            def invoke(event: dict[str, Any], worker: Worker = worker) -> tuple[bool, Any, Any]:
+                invocation = worker.invoke(event)
+                return invocation.ok, invocation.result, (invocation, event)
+
+            run = deliver(
+                records,
+                invoke,
+                batch_size=source.batch_size,
+                max_retries=max(0, source.max_retries),
+            )
+            runs[logical_id] = run
+        return runs
 
     def _drain(self, logical_id: str) -> list[dict[str, Any]]:
         if logical_id not in self.queues:
@@ -224,6 +281,7 @@ class LocalPipeline:
             worker.close()
         self.workers.clear()
         self.slack.stop()
+        self.slack_api.stop()
         self.aws.stop()
 
     def __enter__(self) -> LocalPipeline:
