@@ -19,7 +19,7 @@ import os
 import sys
 import time
 import unicodedata
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -38,7 +38,6 @@ EXPECTED_FAILURES: set[tuple[str, str]] = set()
 # Hook for the Slack actions step (SlackActionsFunction): a callable that clicks a button on a card
 # as Slack would (a signed request to the built actions function) and returns True when it changed
 # something; the demo then runs the stream again and shows the cards as they changed.
-SLACK_CLICK_STEP: Callable[[LocalPipeline], bool] | None = None
 
 BOLD, DIM, RED, GREEN, RESET = "\033[1m", "\033[2m", "\033[31m", "\033[32m", "\033[0m"
 
@@ -194,6 +193,45 @@ def show_incidents(stack: LocalPipeline) -> None:
         print(f"  alert-incidents list failed: {short(err.getvalue() or out.getvalue(), 400)}")
 
 
+def click_acknowledge(stack: LocalPipeline) -> bool:
+    """Press Acknowledge on the first active incident's card as Slack would: a signed request to
+    the built SlackActionsFunction. True when a click was made (the card then changes through the
+    stream, like any other change of the incident)."""
+    from local.pipeline import LOCAL_SIGNING_SECRET
+    from local.slack_click import DEMO_USER, click
+
+    worker = stack.workers.get("SlackActionsFunction")
+    if worker is None or not stack.slack_api.roots():
+        return False
+    with environment(stack.aws.env()):
+        ddb = stack.aws.client("dynamodb")
+        table = stack.specs["AlarmHistoryFunction"].environment["HISTORY_TABLE_NAME"]
+        found = ddb.query(
+            TableName=table,
+            IndexName="gsi1",
+            KeyConditionExpression="gsi1pk = :pk",
+            ExpressionAttributeValues={":pk": {"S": "STATUS#active"}},
+            Limit=1,
+        ).get("Items", [])
+    if not found:
+        return False
+    incident = found[0]["incident_id"]["S"]
+    answer = click(
+        worker,
+        incident,
+        signing_secret=LOCAL_SIGNING_SECRET,
+        response_url=f"{stack.slack.base_url}/actions/demo-click",
+    )
+    replies = [p.payload for p in stack.slack.take() if "/actions/" in p.path]
+    print(style(f"━━ {DEMO_USER} clicks Acknowledge on {incident}", BOLD))
+    status = (answer.result or {}).get("statusCode") if answer.ok else answer.error_type
+    print(f"  SlackActionsFunction answered {status} in {answer.duration_ms:.0f} ms")
+    for reply in replies:
+        print(f"  ephemeral reply to the clicker: {one_line(str(reply.get('text', '')), 120)}")
+    print()
+    return True
+
+
 def show_incident_view(stack: LocalPipeline) -> None:
     """Every message of the Slack app's channel with its thread, oldest first."""
     roots = stack.slack_api.roots()
@@ -266,7 +304,7 @@ def main() -> int:
             print()
         print(style("━━ Slack incident view (the channel, as a reader sees it)", BOLD))
         show_incident_view(stack)
-        if SLACK_CLICK_STEP is not None and SLACK_CLICK_STEP(stack):
+        if click_acknowledge(stack):
             stack.run_streams()
             print(style("━━ Slack incident view after the click", BOLD))
             show_incident_view(stack)

@@ -125,8 +125,14 @@ def test_resolve_click_resolves_an_acknowledged_incident_and_frees_the_alarm(
     assert item["resolved_by"] == "slack:U0LEAD"
     assert item["acknowledged_by"] == "slack:U0ONCALL1"  # kept
     assert "resolved" in replies()[-1]["text"]
-    # The alarm's open pointer went with it: its next ALARM opens a new incident.
-    assert incidents._read_pointer(TABLE, item["incident_key"]) is None
+    # The alarm no longer names it as open: its next ALARM opens a new incident.
+    later = load_event("cpu_alarm.json")
+    sns = later["Records"][0]["Sns"]
+    message = json.loads(sns["Message"])
+    message["StateChangeTime"] = "2030-01-01T00:00:00.000+0000"
+    sns.update(MessageId="after-the-click", Message=json.dumps(message))
+    (notification,) = parse.notifications(later)
+    assert incidents.record(notification) is incidents.Outcome.OPENED
 
 
 def test_resolve_click_on_an_active_incident(slack_app: str, invoke: Any) -> None:

@@ -39,7 +39,7 @@ def test_nothing_public_without_the_secret_name() -> None:
             assert resource.get("Condition") == "HasSlackApp", logical_id
 
 
-def test_role_changes_only_incident_items() -> None:
+def test_role_changes_only_incident_and_alarm_state_items() -> None:
     (policy,) = FUNCTION["Properties"]["Policies"]
     statements = {s["Sid"]: s for s in policy["Statement"]}
     assert set(statements) == {"ReadSlackAppSecret", "IncidentTransitions"}
@@ -48,10 +48,13 @@ def test_role_changes_only_incident_items() -> None:
     assert sorted(table["Action"]) == [
         "dynamodb:DeleteItem",
         "dynamodb:GetItem",
+        "dynamodb:PutItem",
         "dynamodb:UpdateItem",
     ]
+    # Never MSG# (event items): a public endpoint cannot rewrite the history.
     assert table["Condition"]["ForAllValues:StringLike"]["dynamodb:LeadingKeys"] == [
         "INC#*",
+        "ALARM#*",
         "OPEN#*",
     ]
 
