@@ -378,3 +378,17 @@ def test_example_file_routes_the_seed_alarms() -> None:
     assert other.is_default
     assert other.email == ("ops@x.io",)
     assert State.ALARM in rules.rules[0].match.state
+
+
+def test_the_routing_functions_may_read_alarm_tags_and_only_those_of_this_account() -> None:
+    from local.aws import Template
+
+    template = Template()
+    for function in ("SlackRelayFunction", "NotifyFanoutFunction", "AlarmHistoryFunction"):
+        statements = template.resources[function]["Properties"]["Policies"][0]["Statement"]
+        [tags] = [s for s in statements if isinstance(s, dict) and s.get("Sid") == "ReadAlarmTags"]
+        assert tags["Action"] == "cloudwatch:ListTagsForResource"
+        # Resolved with local/aws.py's account and region: this account's alarms, no others.
+        assert template.resolve(tags["Resource"]) == (
+            "arn:aws:cloudwatch:ap-northeast-2:123456789012:alarm:*"
+        )
