@@ -11,7 +11,7 @@ export SAM_CLI_TELEMETRY := 0
 # Quiet pip: these machines' pip config names local mirrors that may be absent.
 PIP_QUIET := --disable-pip-version-check -q
 
-.PHONY: venv demo test unit lint lint-python lint-template build invoke deploy deploy-prod clean bench replay fmt
+.PHONY: venv demo test unit lint lint-python lint-template build invoke deploy deploy-prod clean bench replay fmt check-routing route
 
 venv: $(STAMP)
 $(STAMP): requirements-dev.txt pyproject.toml
@@ -101,6 +101,17 @@ deploy-prod: build
 replay: $(STAMP)
 	@test -n "$(QUEUE)" || { echo "usage: make replay QUEUE=<queue url> [FN=<function name>] [DRY_RUN=1] [MAX=<n>]"; exit 2; }
 	$(VENV)/bin/alert-replay --queue-url '$(QUEUE)' $(if $(FN),--function '$(FN)') $(if $(filter-out 0,$(DRY_RUN)),--dry-run) $(if $(MAX),--max $(MAX))
+
+# Check every routing file of the repository (routing*.yaml) with the layer's checker and the JSON
+# Schema; errors name the file and line (README: Routing).
+check-routing: $(STAMP)
+	$(PY) scripts/build_routing.py --check
+
+# Who would get what for a sample event, with the repository's routing.yaml (README: Routing):
+#   make route EVENT=events/cpu_alarm.json [SEVERITY=critical]
+route: $(STAMP)
+	@test -n "$(EVENT)" || { echo "usage: make route EVENT=events/<file>.json [SEVERITY=<tag>]"; exit 2; }
+	$(VENV)/bin/alert-route '$(EVENT)' --rules routing.yaml $(if $(SEVERITY),--severity '$(SEVERITY)')
 
 bench: build $(RUNTIME_STAMP)
 	$(PY) -m bench

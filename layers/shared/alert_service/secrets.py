@@ -2,12 +2,15 @@
 
 Two secrets: the incoming webhook of the relay, and the Slack app of the incident view.
 
-The secret's SecretString is ``{"webhook_url": "https://hooks.slack.com/services/..."}``
-(CONTRACT.md). The value is cached for ``MAX_AGE_SECONDS`` so a warm function makes no Secrets
-Manager call per event; ``webhook_url(refresh=True)`` bypasses the cache, which the relay does once
-when Slack says the webhook is gone (the secret may have been rotated since it was cached).
+The webhook secret's SecretString is ``{"webhook_url": "https://hooks.slack.com/services/..."}``
+(CONTRACT.md), the webhook named ``default``, and/or several named webhooks
+``{"webhooks": {"dba": "https://hooks.slack.com/...", "platform": "..."}}`` (routing rules name
+them). The value is cached for ``MAX_AGE_SECONDS`` so a warm function makes no Secrets
+Manager call per event; ``webhook_url(..., refresh=True)`` bypasses the cache, which the relay does
+once when Slack says the webhook is gone (the secret may have been rotated since it was cached).
 
-Every error names the secret id, never its value: the path of a webhook URL is the credential.
+Every error names the secret id and the webhook's name, never a URL: a webhook URL's path is the
+credential. The loopback rule below holds for each webhook.
 
 Local runs (``make demo``, functional tests) point the secret at a loopback HTTP server. Such a URL
 is refused unless ``SLACK_ALLOW_INSECURE_WEBHOOK=true`` is set, so a deployed function can never be
@@ -15,6 +18,7 @@ talked into posting alarms to anything but Slack; do not set it in a deployed fu
 
     >>> from alert_service import secrets
     >>> url = secrets.webhook_url("ott/slack/webhook")  # doctest: +SKIP
+    >>> dba = secrets.webhook_url("ott/slack/webhook", "dba")  # doctest: +SKIP
 """
 
 from __future__ import annotations
@@ -26,11 +30,14 @@ from urllib.parse import urlsplit
 from alert_service import clients
 from alert_service.channels import DeliveryError
 from alert_service.config import env
+from alert_service.routing.model import DEFAULT_WEBHOOK
 
 # Five minutes: a rotated webhook is picked up within this time even if Slack kept accepting the
 # old one, and a function invoked every few seconds makes one Secrets Manager call per 5 minutes.
 MAX_AGE_SECONDS = 300
 WEBHOOK_KEY = "webhook_url"
+# Several named webhooks (issue 13): {"webhooks": {"dba": "https://hooks.slack.com/...", ...}}.
+WEBHOOKS_KEY = "webhooks"
 # Incoming webhooks live on hooks.slack.com; GovSlack's on hooks.slack-gov.com.
 SLACK_WEBHOOK_HOSTS = frozenset({"hooks.slack.com", "hooks.slack-gov.com"})
 ALLOW_INSECURE_ENV = "SLACK_ALLOW_INSECURE_WEBHOOK"
@@ -93,24 +100,88 @@ def _read_json(secret_id: str, what: str, example: str, *, refresh: bool) -> Any
         raise SlackSecretError(message, retryable=code not in _PERMANENT_CODES) from None
 
 
-def webhook_url(secret_id: str, *, refresh: bool = False) -> str:
-    """The webhook URL held by ``secret_id``; ``refresh`` skips the cache (after a rotation)."""
+def webhook_url(secret_id: str, name: str = DEFAULT_WEBHOOK, *, refresh: bool = False) -> str:
+    """The URL of webhook ``name`` held by ``secret_id``; ``refresh`` skips the cache (after a
+    rotation). ``default`` is the single ``webhook_url`` of CONTRACT.md.
+
+    A name the cached value lacks is looked up once more in a fresh read: the webhook may have been
+    added to the secret since it was cached. Only this webhook's URL is checked, so one bad entry
+    does not hold back the others.
+    """
+    webhooks = _webhooks(secret_id, refresh=refresh)
+    if name not in webhooks and not refresh:
+        webhooks = _webhooks(secret_id, refresh=True)
+    if name not in webhooks:
+        known = ", ".join(map(repr, sorted(webhooks))) or "none"
+        raise SlackSecretError(
+            f"Slack webhook secret {secret_id!r} has no webhook named {name!r} (it has {known})",
+            retryable=False,
+        )
+    return _checked_url(secret_id, name, webhooks[name])
+
+
+def webhook_urls(secret_id: str, *, refresh: bool = False) -> dict[str, str]:
+    """Every webhook of ``secret_id`` by name, each checked (the first bad one raises).
+
+    >>> webhook_urls("ott/slack/webhook")  # doctest: +SKIP
+    {'default': 'https://hooks.slack.com/services/...', 'dba': 'https://hooks.slack.com/...'}
+    """
+    return {
+        name: _checked_url(secret_id, name, url)
+        for name, url in _webhooks(secret_id, refresh=refresh).items()
+    }
+
+
+def _webhooks(secret_id: str, *, refresh: bool) -> dict[str, object]:
+    """Name -> the raw value of each webhook in the secret, unchecked (see ``_checked_url``).
+
+    Two forms, which may be combined: ``{"webhook_url": ...}`` (the webhook named ``default``) and
+    ``{"webhooks": {"<name>": "<url>", ...}}``.
+    """
     value = _read_json(
         secret_id,
         "Slack webhook secret",
-        f'{{"{WEBHOOK_KEY}": "https://hooks.slack.com/services/..."}}',
+        f'{{"{WEBHOOK_KEY}": "https://hooks.slack.com/services/..."}} or '
+        f'{{"{WEBHOOKS_KEY}": {{"<name>": "https://hooks.slack.com/services/..."}}}}',
         refresh=refresh,
     )
-    url = value.get(WEBHOOK_KEY) if isinstance(value, dict) else None
+    if not isinstance(value, dict):
+        value = {}
+    named = value.get(WEBHOOKS_KEY)
+    if WEBHOOKS_KEY in value and not isinstance(named, dict):
+        raise SlackSecretError(
+            f"Slack webhook secret {secret_id!r}: {WEBHOOKS_KEY!r} must map names to URLs",
+            retryable=False,
+        )
+    webhooks: dict[str, object] = dict(named or {})
+    if WEBHOOK_KEY in value:
+        if DEFAULT_WEBHOOK in webhooks:
+            raise SlackSecretError(
+                f"Slack webhook secret {secret_id!r} names webhook {DEFAULT_WEBHOOK!r} twice "
+                f"({WEBHOOK_KEY!r} and {WEBHOOKS_KEY}.{DEFAULT_WEBHOOK})",
+                retryable=False,
+            )
+        webhooks[DEFAULT_WEBHOOK] = value[WEBHOOK_KEY]
+    if not webhooks:
+        raise SlackSecretError(
+            f"Slack webhook secret {secret_id!r} has no {WEBHOOK_KEY!r} key "
+            f"nor a {WEBHOOKS_KEY!r} mapping",
+            retryable=False,
+        )
+    return webhooks
+
+
+def _checked_url(secret_id: str, name: str, url: object) -> str:
+    """``url`` stripped, if it is a Slack webhook URL; errors name the secret and the webhook."""
     if not isinstance(url, str) or not url.strip():
         raise SlackSecretError(
-            f"Slack webhook secret {secret_id!r} has no {WEBHOOK_KEY!r} key", retryable=False
+            f"Slack webhook secret {secret_id!r}: webhook {name!r} has no URL", retryable=False
         )
     url = url.strip()
     problem = _url_problem(url)
     if problem:
         raise SlackSecretError(
-            f"Slack webhook secret {secret_id!r}: {WEBHOOK_KEY} {problem}", retryable=False
+            f"Slack webhook secret {secret_id!r}: webhook {name!r} {problem}", retryable=False
         )
     return url
 

@@ -63,15 +63,23 @@ class View:
     # an alarm whose comparison is unknown (EventBridge events carry none). Lets a channel set the
     # observed value against the threshold without parsing the condition field's text.
     comparison_symbol: str | None = None
+    # The alarm's severity (its ``severity`` tag, else the routing rule's), lower case; None when
+    # unknown, and then no channel shows one (alert_service.severity, alert_service.routing).
+    severity: str | None = None
 
 
-def build_view(notification: Notification, settings: DisplaySettings) -> View:
+def build_view(
+    notification: Notification, settings: DisplaySettings, severity: str | None = None
+) -> View:
+    """What every channel shows; ``severity`` (an alarm's only) adds a field and a label."""
     if notification.alarm is not None:
-        return _alarm_view(notification, notification.alarm, settings)
+        return _alarm_view(notification, notification.alarm, settings, severity)
     return _notice_view(notification, settings)
 
 
-def _alarm_view(notification: Notification, alarm: Alarm, settings: DisplaySettings) -> View:
+def _alarm_view(
+    notification: Notification, alarm: Alarm, settings: DisplaySettings, severity: str | None
+) -> View:
     loc = settings.locale
     moment = alarm.state_changed_at or notification.published_at
     local = moment.astimezone(settings.timezone) if moment else None
@@ -89,6 +97,9 @@ def _alarm_view(notification: Notification, alarm: Alarm, settings: DisplaySetti
         Field("occurred_at", text(loc, "occurred_at"), when),
         Field("reason", text(loc, "reason"), alarm.reason or "-", short=False),
     ]
+    # First of the extra fields: the contract's five keep their order (CONTRACT.md, Slack message).
+    if severity:
+        fields.append(Field("severity", text(loc, "severity"), severity_label(severity)))
     if observed is not None and not alarm.is_composite:
         fields.append(Field("observed", text(loc, "observed"), observed))
     condition = _condition(alarm, unit, loc)
@@ -131,7 +142,13 @@ def _alarm_view(notification: Notification, alarm: Alarm, settings: DisplaySetti
         threshold_text=threshold,
         observed_text=observed,
         comparison_symbol=_comparison_symbol(alarm),
+        severity=severity or None,
     )
+
+
+def severity_label(severity: str) -> str:
+    """``critical`` -> ``CRITICAL``: how every channel shows a severity."""
+    return severity.upper()
 
 
 def _notice_view(notification: Notification, settings: DisplaySettings) -> View:

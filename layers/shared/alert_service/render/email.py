@@ -20,7 +20,7 @@ from typing import NamedTuple
 
 from alert_service.i18n import text
 from alert_service.render import ELLIPSIS, truncate
-from alert_service.view import View
+from alert_service.view import View, severity_label
 
 # A notice message longer than this is cut (a full SNS message is 256 KiB, unreadable in a mail).
 MAX_VALUE_CHARS = 10_000
@@ -68,7 +68,8 @@ def render(view: View) -> Email:
 def subject(view: View) -> str:
     words = _words(view.locale)
     if view.state is not None:
-        line = f"[{view.state.value}] {view.name}"
+        label = f"[{severity_label(view.severity)}]" if view.severity else ""
+        line = f"[{view.state.value}]{label} {view.name}"
     else:
         line = words["notice_subject"].format(subject=view.name)
     # A header holds one line: newlines in an alarm name or SNS subject would break it.

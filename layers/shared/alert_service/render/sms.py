@@ -15,7 +15,7 @@ from __future__ import annotations
 import re
 from typing import Final
 
-from alert_service.view import View
+from alert_service.view import View, severity_label
 
 GSM_SEGMENT_CHARS: Final = 160
 UCS2_SEGMENT_CHARS: Final = 70
@@ -77,6 +77,8 @@ def render(view: View) -> str:
     '[ALARM] OTT-DB-CPU-Utilization-High 87.43% >= 80% 16:30 KST'
     """
     state = f"[{view.state.value}]" if view.state is not None else view.emoji
+    if view.severity:
+        state += f"[{severity_label(view.severity)}]"  # "[ALARM][CRITICAL]": never shortened
     # A name longer than a whole segment is cut anyway: bounding it first keeps the shortening
     # loop below linear in a segment, not in the name (an SNS subject or name can be 256 KB).
     name = _clean(view.name)[: GSM_SEGMENT_CHARS + 1]

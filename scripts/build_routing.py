@@ -1,0 +1,119 @@
+"""Check routing files, and convert routing.yaml to the JSON the layer ships (issue 13).
+
+The layer reads its rules with ``json`` (no YAML parser in the layer: see README, Routing), so the
+build converts the repository's ``routing.yaml`` after checking it with the layer's own checker and
+with the JSON Schema (``jsonschema``, tools venv). A bad file stops the build with ``file:line:``
+messages, never an invocation in Lambda.
+
+Usage:
+  python scripts/build_routing.py --check [FILE ...]     # default: every routing*.yaml in the repo
+  python scripts/build_routing.py --out <layer python dir> [--source routing.yaml]
+      writes <dir>/alert_service/routing/routing.json (a missing source writes nothing: the
+      default route only). For the SAM build: --out .aws-sam/build/SharedLayer/python, or in a
+      makefile build: --out "$(ARTIFACTS_DIR)/python".
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from pathlib import Path
+from typing import Any
+
+ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT / "layers" / "shared"))
+
+from alert_service.routing.loader import RoutingFileError, compile_table, parse_text  # noqa: E402
+
+SCHEMA = ROOT / "layers" / "shared" / "alert_service" / "routing" / "routing.schema.json"
+SHIPPED_NAME = Path("alert_service") / "routing" / "routing.json"
+# Folders that hold other people's files or build output, never our routing files.
+SKIP_DIRS = {".git", ".aws-sam", "node_modules", "demo-output"}
+
+
+def routing_files(root: Path = ROOT) -> list[Path]:
+    """Every routing file of the repository: ``routing*.yaml``/``.yml`` outside venvs and builds."""
+    found = []
+    for pattern in ("routing*.yaml", "routing*.yml"):
+        for path in root.rglob(pattern):
+            parts = path.relative_to(root).parts
+            if any(p in SKIP_DIRS or p.startswith(".venv") for p in parts):
+                continue
+            found.append(path)
+    return sorted(found)
+
+
+def schema_problems(data: Any, lines: dict[Any, int], source: str) -> list[str]:
+    """The JSON Schema's verdict, as ``file:line: path: message`` (jsonschema: tools venv only)."""
+    import jsonschema
+
+    validator = jsonschema.Draft202012Validator(json.loads(SCHEMA.read_text(encoding="utf-8")))
+    out = []
+    for error in sorted(validator.iter_errors(data), key=lambda e: list(map(str, e.path))):
+        path = tuple(error.path)
+        line = None
+        while line is None:
+            line = lines.get(path)
+            if not path:
+                break
+            path = path[:-1]
+        where = ".".join(map(str, error.path)) or "(top)"
+        out.append(f"{source}:{line or '?'}: {where}: {error.message} (schema)")
+    return out
+
+
+def check_file(path: Path) -> list[str]:
+    """Problems of one routing file (checker, then schema), as lines for a person; [] when valid."""
+    try:
+        text = path.read_text(encoding="utf-8")
+    except OSError as error:
+        return [f"{path}: cannot be read ({error.strerror})"]
+    try:
+        data, lines = parse_text(text, str(path))
+    except RoutingFileError as error:
+        return str(error).splitlines()
+    # The checker accepted it: the schema must agree (a disagreement is a bug in one of them).
+    return schema_problems(data, lines, str(path))
+
+
+def convert(source: Path, out_dir: Path) -> Path | None:
+    """Check ``source`` and write it as JSON into the built layer; None when there is no source."""
+    if not source.exists():
+        return None
+    data, _ = parse_text(source.read_text(encoding="utf-8"), str(source))
+    compile_table(data, str(source))  # what the layer will do with it, once, here
+    target = out_dir / SHIPPED_NAME
+    target.parent.mkdir(parents=True, exist_ok=True)
+    target.write_text(json.dumps(data, ensure_ascii=False, sort_keys=True) + "\n", "utf-8")
+    return target
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--check", action="store_true", help="check files, write nothing")
+    parser.add_argument("--out", type=Path, help="the built layer's python/ directory")
+    parser.add_argument("--source", type=Path, default=ROOT / "routing.yaml")
+    parser.add_argument("files", nargs="*", type=Path)
+    args = parser.parse_args(argv)
+    if args.check == bool(args.out):
+        parser.error("give exactly one of --check or --out")
+    if args.check:
+        files = args.files or routing_files()
+        problems = [line for path in files for line in check_file(path)]
+        for line in problems:
+            print(line, file=sys.stderr)
+        if not problems:
+            print(f"routing: {len(files)} file(s) valid: {', '.join(str(f) for f in files)}")
+        return 1 if problems else 0
+    try:
+        target = convert(args.source, args.out)
+    except RoutingFileError as error:
+        print(error, file=sys.stderr)
+        return 1
+    print(f"routing: {target or 'no routing file, default route only'}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
