@@ -139,14 +139,6 @@ def new_id(now: datetime) -> str:
     return f"SIL-{now.astimezone(UTC):%Y%m%d%H%M%S}-{secrets.token_hex(3)}"
 
 
-def time_left(silence: Silence, now: datetime) -> timedelta:
-    """Until it starts (pending), until it ends (active), since it ended (expired, negative)."""
-    status = silence.status(now)
-    if status is SilenceStatus.PENDING:
-        return silence.starts_at - now
-    return silence.ends_at - now
-
-
 def describe(silence: Silence) -> dict[str, Any]:
     """Plain dict for ``--json`` and the incident card."""
     return {
