@@ -36,6 +36,7 @@ class QuietView:
         str, str
     ]  # (label such as "[FLAPPING]", the rest), shortened by the SMS layout
     name: str  # the alarm name (or the silence's pattern)
+    state: State | None  # the alarm's state it reports (routing by EMAIL_STATES/SMS_STATES)
 
 
 def _local(at: str, display: DisplaySettings) -> str:
@@ -65,6 +66,7 @@ def flapping_view(
         lines=(text(loc, "flap_started", state=alarm.state.value, **values),),
         sms_parts=(text(loc, "sms_flap_label"), alarm.name, text(loc, "sms_flapping", **values)),
         name=alarm.name,
+        state=alarm.state,
         **_base(display),
     )
 
@@ -98,6 +100,7 @@ def stabilised_view(
             text(loc, "sms_stabilised", state=summary.settled_state, held=summary.held),
         ),
         name=summary.alarm_name,
+        state=state,
         **_base(display),
     )
 
@@ -140,5 +143,6 @@ def silence_ended_view(notice: StillAlarming, display: DisplaySettings) -> Quiet
         ),
         sms_parts=(f"[{State.ALARM.value}]", first, detail),
         name=silence.match,
+        state=State.ALARM,
         **_base(display),
     )
