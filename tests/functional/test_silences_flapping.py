@@ -437,3 +437,58 @@ def test_twenty_concurrent_changes_give_one_flapping_decision_and_one_notice_per
             decisions["slack", n.message_id],
             decisions["email", n.message_id],
         } <= {FlapKind.NORMAL, FlapKind.FLAPPING}
+
+
+# --- the gate: what the decide step gets -------------------------------------------------------
+def test_gate_silenced_holds_every_channel_and_announces_nothing(table: str) -> None:
+    from zoneinfo import ZoneInfo
+
+    from alert_service.config import DisplaySettings
+    from alert_service.silences import gate
+
+    now = datetime.now(UTC)
+    silence = SilenceStore(table).add(
+        new_silence(
+            match="OTT-DB-*", created_by="k", comment="c", now=now, duration=timedelta(hours=1)
+        )
+    )
+    display = DisplaySettings("en", ZoneInfo("UTC"), "OTT")
+    held = Notification("m-held", "{}", alarm("OTT-DB-CPU", state_changed_at=now))
+    quiet = gate.check(held, table=table)
+    assert quiet.silence_ids == (silence.id,)
+    assert all(quiet.holds(c) for c in ("slack", "email", "sms", "incident_view"))
+    assert quiet.notices(held, display) == []
+    free = Notification("m-free", "{}", alarm("OTT-API-CPU", state_changed_at=now))
+    assert not any(gate.check(free, table=table).holds(c) for c in ("slack", "email", "sms"))
+    notice = Notification("m-notice", "plain text")
+    assert gate.check(notice, table=table).holds("email") is False
+
+
+def test_gate_flapping_holds_per_notification_channels_but_not_the_incident_view(
+    table: str,
+) -> None:
+    from zoneinfo import ZoneInfo
+
+    from alert_service.config import DisplaySettings
+    from alert_service.silences import gate
+
+    display = DisplaySettings("en", ZoneInfo("UTC"), "OTT")
+    quiets = [gate.check(change(n, n), table=table) for n in range(7)]
+    assert [q.flap.kind for q in quiets] == [FlapKind.NORMAL] * 5 + [
+        FlapKind.STARTED,
+        FlapKind.FLAPPING,
+    ]
+    started, held = quiets[5], quiets[6]
+    assert started.holds("email")
+    assert not started.holds("incident_view")
+    (view,) = started.notices(change(5, 5), display)
+    assert view.kind == "flapping"
+    assert view.notice_id == started.flap.notice_id
+    assert held.holds("sms")
+    assert held.holds("slack")
+    assert not held.holds("incident_view")
+    assert held.notices(change(6, 6), display) == []
+    back = gate.check(change(7, 6 + 31), table=table)
+    assert back.flap.kind is FlapKind.STABILISED
+    assert not back.holds("email")  # the summary, then the message itself
+    assert [v.kind for v in back.notices(change(7, 6 + 31), display)] == ["stabilised"]
