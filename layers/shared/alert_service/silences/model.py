@@ -9,7 +9,6 @@ the alarm's own time, not the arrival time, so a retry or a replay is judged as 
 from __future__ import annotations
 
 import re
-import secrets
 from dataclasses import dataclass, replace
 from datetime import UTC, datetime, timedelta
 from enum import StrEnum
@@ -136,6 +135,8 @@ def new_silence(
 
 def new_id(now: datetime) -> str:
     """``SIL-<UTC YYYYMMDDHHMMSS>-<6 hex>``: sortable, short enough to type."""
+    import secrets  # only the CLI creates silences; the notification path never pays for it
+
     return f"SIL-{now.astimezone(UTC):%Y%m%d%H%M%S}-{secrets.token_hex(3)}"
 
 
