@@ -141,3 +141,60 @@ _TEXTS: Final[dict[str, dict[str, str]]] = {
 def text(locale: str, key: str, **values: object) -> str:
     template = _TEXTS.get(locale, _TEXTS["ko"])[key]
     return template.format(**values) if values else template
+
+
+# --- silences and flapping (issue 12): one block, appended ---
+_TEXTS["ko"].update(
+    {
+        "flap_word": "플래핑",
+        "stable_word": "안정",
+        "silenced_word": "사일런스됨",
+        "flap_title": "{name}: 상태가 반복해서 바뀌고 있습니다",
+        "flap_started": (
+            "{window}분 동안 상태가 {count}회 바뀌었습니다. 안정될 때까지 이후 변경 알림은 "
+            "보류합니다. 현재 상태: {state}"
+        ),
+        "flap_stable_title": "{name}: 안정되었습니다",
+        "flap_stabilised": (
+            "{window}분 동안 변경 없이 {state} 상태로 안정되었습니다. 보류된 변경: {held}건 "
+            "({since} ~ {until})"
+        ),
+        "silence_ended_title": "사일런스 종료, 아직 ALARM: {match}",
+        "silence_ended": "사일런스가 끝났지만 다음 경보는 아직 ALARM 상태입니다:",
+        "silence_about": "사일런스 {id}, {by}: {comment}",
+        "silence_alarm_line": "{name} (ALARM, {since}부터, {incident})",
+        "sms_flap_label": "[플래핑]",
+        "sms_flapping": "{window}분 {count}회",
+        "sms_stable_label": "[안정]",
+        "sms_stabilised": "{state} 보류 {held}건",
+        "sms_silence_ended": "사일런스 종료",
+        "sms_silence_ended_more": "외 {more}건 사일런스 종료",
+    }
+)
+_TEXTS["en"].update(
+    {
+        "flap_word": "flapping",
+        "stable_word": "stable",
+        "silenced_word": "silenced",
+        "flap_title": "{name} is flapping",
+        "flap_started": (
+            "changed state {count} times in {window} min; further changes are held until it is "
+            "stable. Now: {state}"
+        ),
+        "flap_stable_title": "{name} is stable again",
+        "flap_stabilised": (
+            "stable for {window} min, settled in {state}; {held} changes were held "
+            "({since} to {until})"
+        ),
+        "silence_ended_title": "Silence ended, still ALARM: {match}",
+        "silence_ended": "The silence has ended, but these alarms are still in ALARM:",
+        "silence_about": "silence {id}, {by}: {comment}",
+        "silence_alarm_line": "{name} (ALARM since {since}, {incident})",
+        "sms_flap_label": "[FLAPPING]",
+        "sms_flapping": "{count}x in {window}m",
+        "sms_stable_label": "[STABLE]",
+        "sms_stabilised": "{state}, {held} held",
+        "sms_silence_ended": "silence ended",
+        "sms_silence_ended_more": "+{more}, silence ended",
+    }
+)

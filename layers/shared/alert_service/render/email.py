@@ -16,11 +16,14 @@ from __future__ import annotations
 
 import html
 import re
-from typing import NamedTuple
+from typing import TYPE_CHECKING, NamedTuple
 
 from alert_service.i18n import text
 from alert_service.render import ELLIPSIS, truncate
 from alert_service.view import View, severity_label
+
+if TYPE_CHECKING:  # the notices are built elsewhere; the relay's cold start does not import them
+    from alert_service.silences.notices import QuietView
 
 # A notice message longer than this is cut (a full SNS message is 256 KiB, unreadable in a mail).
 MAX_VALUE_CHARS = 10_000
@@ -170,3 +173,49 @@ def _html(view: View) -> str:
         f'font-size:12px;">{e(view.footer)}</td></tr>'
         "</table></td></tr></table></body></html>"
     )
+
+
+# --- silences and flapping (issue 12) -------------------------------------------------------
+def render_quiet(view: QuietView) -> Email:
+    """The flapping notice, the stabilised summary or the "silence ended" notice as a mail:
+    the same band and card as an alarm, with the notice's lines instead of fields."""
+    e = html.escape
+    line = _CONTROL.sub(" ", view.title).strip()
+    subject_line = truncate(line, MAX_SUBJECT_CHARS)
+    lines = [_bounded(value, view.locale) for value in view.lines]
+    plain = "\n".join(
+        [
+            f"{view.emoji} {view.prefix}",
+            "",
+            truncate(view.title, MAX_TITLE_CHARS),
+            "",
+            *lines,
+            "",
+            "--",
+            view.footer,
+        ]
+    )
+    paragraphs = "".join(
+        f'<p style="margin:0 0 8px 0;color:#222222;font-size:14px;white-space:pre-wrap;'
+        f'overflow-wrap:anywhere;">{e(value)}</p>'
+        for value in lines
+    )
+    body = (
+        "<!DOCTYPE html>"
+        f'<html lang="{e(view.locale)}"><head><meta charset="utf-8">'
+        f"<title>{e(subject_line)}</title></head>"
+        f'<body style="margin:0;padding:0;background:#f4f5f7;{_FONT};">'
+        '<table role="presentation" width="100%" cellpadding="0" cellspacing="0" border="0" '
+        'style="background:#f4f5f7;"><tr><td align="center" style="padding:24px 12px;">'
+        '<table role="presentation" width="600" cellpadding="0" cellspacing="0" border="0" '
+        'style="width:100%;max-width:600px;background:#ffffff;border:1px solid #dddddd;">'
+        f'<tr><td style="background:{e(view.color)};padding:16px 24px;color:#ffffff;">'
+        f'<div style="font-size:13px;">{e(view.emoji)} {e(view.prefix)}</div></td></tr>'
+        '<tr><td style="padding:20px 24px 8px 24px;">'
+        f'<h1 style="margin:0 0 12px 0;font-size:18px;color:#222222;word-break:break-word;">'
+        f"{e(truncate(view.title, MAX_TITLE_CHARS))}</h1>{paragraphs}</td></tr>"
+        '<tr><td style="padding:16px 24px;border-top:1px solid #eeeeee;color:#888888;'
+        f'font-size:12px;">{e(view.footer)}</td></tr>'
+        "</table></td></tr></table></body></html>"
+    )
+    return Email(subject_line, body, plain + "\n")

@@ -9,10 +9,13 @@ Slack's quirks handled here:
 
 from __future__ import annotations
 
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from alert_service.render import ELLIPSIS, truncate
 from alert_service.view import View
+
+if TYPE_CHECKING:  # the notices are built elsewhere; the relay's cold start does not import them
+    from alert_service.silences.notices import QuietView
 
 # api.slack.com/reference/messaging/attachments: `text` of a message is truncated at 40,000
 # characters; a section's text at 3,000 (Block Kit). We keep every value under 3,000 and the title
@@ -69,4 +72,23 @@ def render(view: View) -> dict[str, Any]:
     return {
         "text": truncate(f"{view.emoji} *{escape(view.prefix)}* {headline}", MAX_TEXT_CHARS),
         "attachments": [attachment],
+    }
+
+
+# --- silences and flapping (issue 12) -------------------------------------------------------
+def render_quiet(view: QuietView) -> dict[str, Any]:
+    """The flapping notice, the stabilised summary or the "silence ended" notice, seed 000 look:
+    a headline and one attachment (colour bar, title, the lines, footer)."""
+    return {
+        "text": truncate(
+            f"{view.emoji} *{escape(view.prefix)}* {escape(view.title)}", MAX_TEXT_CHARS
+        ),
+        "attachments": [
+            {
+                "color": view.color,
+                "title": _safe(view.title, MAX_TITLE_CHARS),
+                "text": _safe("\n".join(view.lines), MAX_FIELD_CHARS),
+                "footer": _safe(view.footer, MAX_SHORT_FIELD_CHARS),
+            }
+        ],
     }

@@ -13,9 +13,12 @@ state, value and time always fit.
 from __future__ import annotations
 
 import re
-from typing import Final
+from typing import TYPE_CHECKING, Final
 
 from alert_service.view import View, severity_label
+
+if TYPE_CHECKING:  # the notices are built elsewhere; the relay's cold start does not import them
+    from alert_service.silences.notices import QuietView
 
 GSM_SEGMENT_CHARS: Final = 160
 UCS2_SEGMENT_CHARS: Final = 70
@@ -150,3 +153,11 @@ def _value(view: View) -> str:
 def _time(view: View) -> str:
     # "%Z" gives the zone's abbreviation (KST for Asia/Seoul, as the contract shows it).
     return view.occurred_at.strftime("%H:%M %Z").strip() if view.occurred_at else ""
+
+
+# --- silences and flapping (issue 12) -------------------------------------------------------
+def render_quiet(view: QuietView) -> str:
+    """One segment: ``[FLAPPING] OTT-DB-CPU-Utilization-High 6x in 30m``; only the name is cut."""
+    label, name, detail = (_clean(part) for part in view.sms_parts)
+    message = _shortened(label, name[: GSM_SEGMENT_CHARS + 1], detail)
+    return message if message is not None else _cut_to_segment(f"{label} {detail}")
