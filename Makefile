@@ -36,12 +36,11 @@ $(RUNTIME_STAMP): | $(STAMP)
 	$(RUNTIME_VENV)/bin/python -I -c "import boto3" # fail here, not later, if the install broke
 	touch $(RUNTIME_STAMP)
 
-# sam build (--cached: the layer's pip install is redone only when its requirements change), then
-# scripts/optimize_build.py: drop the Powertools parts no function imports and precompile the rest
-# (Lambda cannot write __pycache__, so otherwise every cold start compiles every module).
+# Just `sam build`: the layer's and functions' build step (layers/shared/Makefile, which SAM runs)
+# installs, prunes and precompiles, so `sam build` alone, as users run it, gives what ships.
+# --cached: a layer or function whose folder did not change is copied from .aws-sam/cache.
 build: $(STAMP)
 	$(SAM) build --parallel --cached
-	$(PY) scripts/optimize_build.py $(BUILD_DIR)
 
 demo: build $(RUNTIME_STAMP)
 	$(PY) -m local.demo

@@ -34,16 +34,34 @@ import uuid
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
-from bench import BUILD_DIR, FUNCTIONS, OUT_DIR, events, server, sizes, stats
-from bench.runner import Program, build_baselines, check_build, peak_rss_kib, programs
+from bench import (
+    ALL_FUNCTIONS,
+    BASELINED,
+    BUILD_DIR,
+    FUNCTIONS,
+    OUT_DIR,
+    events,
+    server,
+    sizes,
+    stats,
+)
+from bench.runner import (
+    ONCE_ONLY_OFF,
+    Program,
+    build_baselines,
+    check_build,
+    peak_rss_kib,
+    programs,
+)
 from bench.server import caller_key
 from local.pipeline import LocalPipeline
 
 BLOCK = 100  # warm events per turn
 LAYER_ZIPPED_MAX = 2_500_000  # bytes (2.5 MB)
 FUNCTION_CODE_MAX = 50_000  # bytes, unzipped (< 50 KB)
-COLD_RATIO_MAX = 1.3
-WARM_RATIO_MAX = 1.2  # Slack relay only
+COLD_RATIO_MAX = 1.2  # issue 9: every function, the Slack relay included
+WARM_RATIO_MAX = 1.2
+WARM_TARGET = "SlackRelayFunction"  # issue 6: the warm budget is the Slack relay's
 
 
 def cold_event(label: str, rep: int) -> dict[str, Any]:
@@ -136,7 +154,7 @@ def measure_sizes() -> dict[str, Any]:
         "layer": layer.__dict__,
         "layer_source_only": sizes.measure(BUILD_DIR / "SharedLayer", bytecode=False).__dict__,
         "layer_largest": sizes.largest(BUILD_DIR / "SharedLayer" / "python"),
-        "functions": {lid: sizes.measure(BUILD_DIR / lid).__dict__ for lid in FUNCTIONS},
+        "functions": {lid: sizes.measure(BUILD_DIR / lid).__dict__ for lid in ALL_FUNCTIONS},
     }
 
 
@@ -151,7 +169,12 @@ def analyse(
     for program in progs:
         c = cold.get(program.label)
         w = warm[program.label]
+        base_cold = None if program.baseline else cold.get(program.baseline_label)
         rows[program.label] = {
+            # Median of per-round ratios to the baseline (stats.paired_ratio): the budget's number.
+            "cold_ratio": (
+                stats.paired_ratio(c["cold_ms"], base_cold["cold_ms"]) if c and base_cold else None
+            ),
             "baseline": None if program.baseline else program.baseline_label,
             "cold_ms": stats.summary(c["cold_ms"]) if c else None,
             "import_ms": stats.summary(c["import_ms"]) if c else None,
@@ -163,27 +186,17 @@ def analyse(
             "warm_slack_posts": w["slack_posts"],
             "warm_rss_kib": w["rss"],
         }
-    targets = []
-    for lid in FUNCTIONS:
-        fn, base = rows[lid], rows[f"baseline:{lid}"]
-        r = ratio(fn["cold_ms"]["median"], base["cold_ms"]["median"])
+    targets = [cold_target(lid, rows) for lid in BASELINED]
+    if WARM_TARGET in BASELINED:
+        fn, base = rows[WARM_TARGET], rows[f"baseline:{WARM_TARGET}"]
+        r = ratio(fn["warm_ms"]["p50"], base["warm_ms"]["p50"])
         targets.append(
             {
-                "target": f"{lid} cold init <= {COLD_RATIO_MAX}x baseline",
-                "value": f"{r:.2f}x ({fn['cold_ms']['median']:.0f} / "
-                f"{base['cold_ms']['median']:.0f} ms)",
-                "ok": r <= COLD_RATIO_MAX,
+                "target": f"{WARM_TARGET} warm p50 <= {WARM_RATIO_MAX}x baseline",
+                "value": f"{r:.2f}x ({fn['warm_ms']['p50']:.2f} / {base['warm_ms']['p50']:.2f} ms)",
+                "ok": r <= WARM_RATIO_MAX,
             }
         )
-    fn, base = rows["SlackRelayFunction"], rows["baseline:SlackRelayFunction"]
-    r = ratio(fn["warm_ms"]["p50"], base["warm_ms"]["p50"])
-    targets.append(
-        {
-            "target": f"SlackRelayFunction warm p50 <= {WARM_RATIO_MAX}x baseline",
-            "value": f"{r:.2f}x ({fn['warm_ms']['p50']:.2f} / {base['warm_ms']['p50']:.2f} ms)",
-            "ok": r <= WARM_RATIO_MAX,
-        }
-    )
     zipped = size["layer"]["zipped"]
     targets.append(
         {
@@ -192,7 +205,7 @@ def analyse(
             "ok": zipped <= LAYER_ZIPPED_MAX,
         }
     )
-    for lid in FUNCTIONS:
+    for lid in ALL_FUNCTIONS:
         own = size["functions"][lid]["unzipped"]
         targets.append(
             {
@@ -208,17 +221,78 @@ def analyse(
             diagnostics.append(
                 {
                     "compare": f"{program.logical_id} / {program.label}",
-                    "cold_ratio": ratio(fn["cold_ms"]["median"], base["cold_ms"]["median"]),
+                    "cold_ratio": stats.paired_ratio(
+                        cold[program.logical_id]["cold_ms"], cold[program.label]["cold_ms"]
+                    ),
                     "warm_p50_ratio": ratio(fn["warm_ms"]["p50"], base["warm_ms"]["p50"]),
                 }
             )
-    return {"programs": rows, "targets": targets, "diagnostics": diagnostics}
+    return {
+        "programs": rows,
+        "targets": targets,
+        "diagnostics": diagnostics,
+        "once_only_price": once_only_prices(rows),
+        "not_measured": not_measured(),
+    }
+
+
+def cold_target(lid: str, rows: dict[str, Any]) -> dict[str, Any]:
+    """Cold init <= 1.2x the baseline (per-round paired ratio). A function that delivers once
+    only may exceed it by exactly that guarantee's price: then it passes only if, with once-only
+    delivery off, it is within 1.2x, and the row says so with both numbers."""
+    row = rows[lid]
+    fn, base = row["cold_ms"]["median"], rows[f"baseline:{lid}"]["cold_ms"]["median"]
+    r = row["cold_ratio"]
+    target = {
+        "target": f"{lid} cold init <= {COLD_RATIO_MAX}x baseline",
+        "value": f"{r:.2f}x (medians {fn:.0f} / {base:.0f} ms)",
+        "ok": r <= COLD_RATIO_MAX,
+    }
+    off = rows.get(f"{lid} ({ONCE_ONLY_OFF[0]})")
+    if not target["ok"] and off and off["cold_ratio"] is not None:
+        target["value"] += (
+            f"; once-only off {off['cold_ratio']:.2f}x: once-only delivery costs "
+            f"{fn - off['cold_ms']['median']:.0f} ms of it"
+        )
+        target["ok"] = off["cold_ratio"] <= COLD_RATIO_MAX
+        target["once_only_apart"] = True
+    return target
+
+
+def once_only_prices(rows: dict[str, Any]) -> dict[str, dict[str, float]]:
+    """What once-only delivery costs each function that has it: cold and warm p50, in ms
+    (the function minus the same function with Powertools idempotency off)."""
+    out = {}
+    for label, row in rows.items():
+        if not label.endswith(f"({ONCE_ONLY_OFF[0]})") or row["baseline"] is None:
+            continue
+        lid = label.split(" (")[0]
+        fn = rows[lid]
+        out[lid] = {
+            "cold_ms": fn["cold_ms"]["median"] - row["cold_ms"]["median"],
+            "warm_p50_ms": fn["warm_ms"]["p50"] - row["warm_ms"]["p50"],
+        }
+    return out
+
+
+def not_measured() -> dict[str, str]:
+    """Functions of the template without a cold-start budget here, and why."""
+    out = {}
+    for lid in ALL_FUNCTIONS:
+        if lid not in FUNCTIONS:
+            out[lid] = "not invoked by the topic (the bench's events are SNS notifications)"
+        elif lid not in BASELINED:
+            out[lid] = f"no baseline in bench/baselines/{FUNCTIONS[lid]}/"
+    return out
 
 
 def table(result: dict[str, Any], reps: int, count: int) -> str:
     rows = result["programs"]
     lines = [
         f"### Cold init ({reps} fresh processes each, median [IQR], ms) and warm ({count} events)",
+        "",
+        "Cold ratio: the median of the per-round ratios to the baseline (both ran in the same "
+        "round); warm ratio: of the p50s.",
         "",
         "| program | cold init | import | first event | ratio | warm p50 | warm p95 | warm ratio "
         "| AWS req/event | peak RSS cold / warm |",
@@ -231,8 +305,8 @@ def table(result: dict[str, Any], reps: int, count: int) -> str:
     for label, row in rows.items():
         base = rows.get(row["baseline"]) if row["baseline"] else None
         cold_ratio = warm_ratio = ""
-        if base and row["cold_ms"] and base["cold_ms"]:
-            cold_ratio = f"**{ratio(row['cold_ms']['median'], base['cold_ms']['median']):.2f}x**"
+        if row["cold_ratio"] is not None:
+            cold_ratio = f"**{row['cold_ratio']:.2f}x**"
         if base:
             warm_ratio = f"{ratio(row['warm_ms']['p50'], base['warm_ms']['p50']):.2f}x"
         cold_rss = f"{row['cold_rss_kib'] / 1024:.1f}" if row["cold_rss_kib"] else "-"
@@ -271,9 +345,24 @@ def table(result: dict[str, Any], reps: int, count: int) -> str:
                 f"- {d['compare']}: cold init {d['cold_ratio']:.2f}x, "
                 f"warm p50 {d['warm_p50_ratio']:.2f}x"
             )
+    if result["once_only_price"]:
+        lines += ["", "What once-only delivery costs (the function minus itself with it off):"]
+    for lid, price in result["once_only_price"].items():
+        lines.append(
+            f"- {lid}: once-only delivery (Powertools idempotency: a DynamoDB client, then a claim "
+            f"and a completion write per delivery) costs {price['cold_ms']:.0f} ms of its cold "
+            f"init and {price['warm_p50_ms']:.2f} ms of its warm p50"
+        )
+    if result["not_measured"]:
+        lines += ["", "Not measured against a baseline:"]
+    for lid, why in result["not_measured"].items():
+        lines.append(f"- {lid}: {why}")
     lines += ["", "### Targets", "", "| target | value | |", "|---|---|---|"]
     for t in result["targets"]:
-        lines.append(f"| {t['target']} | {t['value']} | {'PASS' if t['ok'] else 'FAIL'} |")
+        verdict = "FAIL"
+        if t["ok"]:
+            verdict = "PASS (once-only apart)" if t.get("once_only_apart") else "PASS"
+        lines.append(f"| {t['target']} | {t['value']} | {verdict} |")
     return "\n".join(lines)
 
 
@@ -293,7 +382,7 @@ def main(argv: list[str] | None = None) -> int:
     with LocalPipeline(parameters, functions=FUNCTIONS, start_workers=False) as stack:
         counter = server.install(stack.aws)
         env_of = {lid: stack.local_env(spec) for lid, spec in stack.specs.items()}
-        progs = programs(stack.specs, env_of, variants=True)
+        progs = programs(stack.specs, env_of, variants_too=True)
         print(f"cold: {args.reps} rounds of {len(progs)} programs", file=sys.stderr)
         cold = measure_cold([p for p in progs if p.cold], args.reps)
         phases["cold"] = time.perf_counter() - began

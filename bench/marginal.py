@@ -54,7 +54,7 @@ STEPS = {
             "import alert_service.parse, alert_service.view, alert_service.render.slack, "
             "alert_service.config",
         ),
-        ("requests", "import requests"),
+        ("urllib3 + certifi (the Slack POST; boto3 loaded urllib3)", "import urllib3, certifi"),
         (
             "alert_service.channels.slack + secrets",
             "import alert_service.channels.slack, alert_service.secrets",
@@ -144,13 +144,13 @@ def measure(logical_id: str, reps: int) -> list[tuple[str, float, float, float]]
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m bench.marginal", description=__doc__)
-    parser.add_argument("logical_ids", nargs="*", metavar="LogicalId", help=", ".join(FUNCTIONS))
+    parser.add_argument("logical_ids", nargs="*", metavar="LogicalId", help=", ".join(STEPS))
     parser.add_argument("--reps", type=int, default=9)
     args = parser.parse_args(argv)
-    unknown = set(args.logical_ids) - set(FUNCTIONS)
+    unknown = set(args.logical_ids) - set(STEPS)
     if unknown:
-        parser.error(f"unknown function(s): {', '.join(sorted(unknown))}")
-    for logical_id in args.logical_ids or list(FUNCTIONS):
+        parser.error(f"no steps written for: {', '.join(sorted(unknown))} (see STEPS)")
+    for logical_id in args.logical_ids or [lid for lid in FUNCTIONS if lid in STEPS]:
         print(f"\n### {logical_id}: marginal cold-start cost per step (median of {args.reps})\n")
         print("| step | ms | IQR |")
         print("|---|---|---|")

@@ -39,7 +39,7 @@ KEY_CALLS = (
     ("botocore/session.py", "create_client", "boto3/botocore client creation"),
     ("botocore/loaders.py", "load_service_model", "… loading service models (JSON)"),
     ("botocore/endpoint.py", "_send", "AWS HTTP round trips"),
-    ("requests/sessions.py", "send", "requests: HTTP round trips (Slack)"),
+    ("urllib3/poolmanager.py", "urlopen", "urllib3 PoolManager: HTTP round trips (Slack)"),
     ("urllib/request.py", "urlopen", "urllib: HTTP round trips (baseline Slack)"),
     ("idempotency/base.py", "handle", "Powertools idempotency: handle"),
     ("persistence/dynamodb.py", "__init__", "Powertools DynamoDBPersistenceLayer()"),
@@ -51,7 +51,7 @@ KEY_CALLS = (
     ("alert_service/parse.py", "notifications", "alert_service: parse"),
     ("alert_service/view.py", "build_view", "alert_service: build_view"),
     ("render/slack.py", "render", "alert_service: Slack layout"),
-    ("channels/slack.py", "post", "alert_service: Slack webhook post (requests)"),
+    ("channels/slack.py", "post", "alert_service: Slack webhook post (urllib3)"),
     ("alert_service/delivery.py", "deliver_once", "alert_service: deliver_once (idempotency)"),
     ("alert_service/incidents.py", "record", "alert_service: incidents.record"),
     ("zoneinfo/_common.py", "load_data", "zoneinfo load"),
@@ -124,7 +124,7 @@ def main(argv: list[str] | None = None) -> int:
         program = next(
             p
             for p in programs(
-                {args.logical_id: spec}, {args.logical_id: stack.local_env(spec)}, variants=True
+                {args.logical_id: spec}, {args.logical_id: stack.local_env(spec)}, variants_too=True
             )
             if p.baseline == args.baseline and p.variant == (args.variant or "")
         )

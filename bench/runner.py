@@ -17,7 +17,7 @@ import tempfile
 from dataclasses import dataclass
 from pathlib import Path
 
-from bench import BASELINES_DIR, BUILD_DIR, FUNCTIONS
+from bench import BASELINED, BASELINES_DIR, BUILD_DIR, FUNCTIONS
 from bench.server import caller_key
 from local.aws import FunctionSpec
 from local.runtime import RUNTIME_PYTHON, Worker
@@ -55,7 +55,7 @@ def build_baselines() -> Path:
     """Copy each baseline to ``<tmp>/alert-service-bench/build/<LogicalId>``, precompiled as the
     Makefile precompiles the real build (unchecked-hash pycs): neither side compiles at cold start.
     """
-    for logical_id, name in FUNCTIONS.items():
+    for logical_id, name in BASELINED.items():
         target = BASELINE_BUILD_DIR / logical_id
         shutil.rmtree(target, ignore_errors=True)
         shutil.copytree(BASELINES_DIR / name, target, ignore=shutil.ignore_patterns("__pycache__"))
@@ -79,22 +79,33 @@ def check_build() -> None:
         raise SystemExit(f"{RUNTIME_PYTHON} is missing (the Makefile's runtime venv)")
 
 
-# Diagnostic variants, measured beside the real thing: what a feature costs. Powertools skips its
-# idempotency store when POWERTOOLS_IDEMPOTENCY_DISABLED is set (the table client is still made).
-# A baseline variant adds to the baseline what the contract asks and the plain baseline skips.
-VARIANTS = {
-    "SlackRelayFunction": [
-        # Warm only: cold, the store's client is made anyway; the writes are the warm cost.
-        ("idempotency off", False, {"POWERTOOLS_IDEMPOTENCY_DISABLED": "true"}, False),
-        ("once-only", True, {"BASELINE_ONCE_ONLY": "true"}, True),
-    ],
+# Diagnostic variants, measured beside the real thing: what a feature costs.
+# A function that delivers once only (it has the idempotency table) runs once more with Powertools
+# idempotency off: no store, no DynamoDB client, no writes (alert_service.delivery), so the
+# difference is once-only delivery's price, cold and warm.
+ONCE_ONLY_OFF = ("once-only off", False, {"POWERTOOLS_IDEMPOTENCY_DISABLED": "true"}, True)
+# A baseline variant adds to the baseline what the contract asks and the plain baseline skips
+# (by the baseline's folder name; the variant is implemented in its app.py).
+BASELINE_VARIANTS = {
+    "slack_relay": [("once-only", True, {"BASELINE_ONCE_ONLY": "true"}, True)],
 }
 
 
+def variants(spec: FunctionSpec) -> list[tuple[str, bool, dict[str, str], bool]]:
+    """(name, of the baseline?, extra environment, measured cold too?) for one function."""
+    out = []
+    if "IDEMPOTENCY_TABLE_NAME" in spec.environment:
+        out.append(ONCE_ONLY_OFF)
+    if spec.logical_id in BASELINED:
+        out += BASELINE_VARIANTS.get(BASELINED[spec.logical_id], [])
+    return out
+
+
 def programs(
-    specs: dict[str, FunctionSpec], env_of: dict[str, dict[str, str]], variants: bool = False
+    specs: dict[str, FunctionSpec], env_of: dict[str, dict[str, str]], variants_too: bool = False
 ) -> list[Program]:
-    """Function and baseline of each function, in that order (then the diagnostic variants)."""
+    """Function and baseline (if it has one) of each function, in that order, then the diagnostic
+    variants."""
     out = []
     for logical_id in (lid for lid in FUNCTIONS if lid in specs):
         spec = specs[logical_id]
@@ -102,16 +113,17 @@ def programs(
         out.append(Program(logical_id, False, spec, BUILD_DIR, with_caller(env, logical_id)))
         # No layer: the baseline ships its own code and uses the runtime's boto3 only.
         baseline_spec = dataclasses.replace(spec, layers=())
-        out.append(
-            Program(
-                logical_id,
-                True,
-                baseline_spec,
-                BASELINE_BUILD_DIR,
-                with_caller(env, f"baseline:{logical_id}"),
+        if logical_id in BASELINED:
+            out.append(
+                Program(
+                    logical_id,
+                    True,
+                    baseline_spec,
+                    BASELINE_BUILD_DIR,
+                    with_caller(env, f"baseline:{logical_id}"),
+                )
             )
-        )
-        for name, baseline, extra, cold in VARIANTS.get(logical_id, []) if variants else []:
+        for name, baseline, extra, cold in variants(spec) if variants_too else []:
             program = Program(
                 logical_id,
                 baseline,

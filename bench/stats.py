@@ -46,3 +46,13 @@ def latency(values: list[float]) -> dict[str, float]:
         "mean": statistics.fmean(values),
         "max": max(values),
     }
+
+
+def paired_ratio(values: list[float], bases: list[float]) -> float:
+    """Median of the per-round ratios ``values[i] / bases[i]``.
+
+    Each cold round runs every program once, back to back: a busy moment of a shared machine
+    slows both sides of a round's pair, while a ratio of the two medians mixes rounds taken at
+    different loads (seen here: 1.34x for a pair whose per-round ratios had a median of 1.19x).
+    """
+    return statistics.median(v / b for v, b in zip(values, bases, strict=True))

@@ -6,7 +6,7 @@ import json
 
 import boto3
 import pytest
-from alert_service import delivery
+from alert_service import clients, delivery
 
 
 def test_key_survives_a_renamed_function(
@@ -53,3 +53,25 @@ def test_a_failed_send_is_not_remembered(idempotency_table: str) -> None:
     with pytest.raises(RuntimeError):
         delivery.deliver_once("slack", "m-4", "webhook", broken)
     assert delivery.deliver_once("slack", "m-4", "webhook", lambda: "ok").sent
+
+
+def test_a_disabled_table_sends_every_time_and_makes_no_client(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    # POWERTOOLS_IDEMPOTENCY_DISABLED turns the table off; the store was still built, and with it a
+    # DynamoDB client: tens of ms of every cold start for a table nobody writes.
+    made: list[str] = []
+    real = clients.client
+    monkeypatch.setattr(clients, "client", lambda service: made.append(service) or real(service))
+    monkeypatch.setenv("POWERTOOLS_IDEMPOTENCY_DISABLED", "true")
+    delivery.reset()
+    sends: list[str] = []
+    delivery.register_lambda_context(None)
+    first = delivery.deliver_once("slack", "m-5", "webhook", lambda: sends.append("a") or "ts-a")
+    again = delivery.deliver_once("slack", "m-5", "webhook", lambda: sends.append("b") or "ts-b")
+    assert sends == ["a", "b"]
+    assert (first, again) == (
+        delivery.Delivered(sent=True, result="ts-a"),
+        delivery.Delivered(sent=True, result="ts-b"),
+    )
+    assert made == []

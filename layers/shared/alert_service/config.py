@@ -10,11 +10,14 @@ import os
 import re
 from dataclasses import dataclass
 from functools import cache
-from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+from typing import TYPE_CHECKING
 
 from alert_service.alarm import State
 from alert_service.i18n import SUPPORTED_LOCALES
 from alert_service.redact import mask_email, mask_phone
+
+if TYPE_CHECKING:
+    from zoneinfo import ZoneInfo
 
 # Deliberately simple: SES validates for real; this catches typos such as a missing "@" or a comma
 # that became a semicolon.
@@ -60,6 +63,10 @@ def display_settings() -> DisplaySettings:
     if locale not in SUPPORTED_LOCALES:
         raise ConfigurationError(f"ALERT_LOCALE must be one of {', '.join(SUPPORTED_LOCALES)}")
     zone_name = env("ALERT_TIMEZONE", "Asia/Seoul") or "Asia/Seoul"
+    # Imported here: zoneinfo loads sysconfig to find the zone files (~2.5 ms of a cold start),
+    # and a function that displays nothing (alarm history) never needs it.
+    from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+
     try:
         zone = ZoneInfo(zone_name)
     # OSError: a directory ("Asia") or an over-long name reaches the file system before the lookup.

@@ -10,6 +10,7 @@ Set ``POWERTOOLS_IDEMPOTENCY_DISABLED=true`` to turn the table off (every attemp
 from __future__ import annotations
 
 import hashlib
+import os
 from collections.abc import Callable
 from dataclasses import dataclass
 from functools import cache
@@ -52,7 +53,20 @@ def register_lambda_context(context: Any) -> None:
     Without it a claim made by an invocation that timed out or crashed mid-send would block every
     retry (IdempotencyAlreadyInProgressError) until the record's 15-day expiry: the alert is lost.
     """
-    _config().register_lambda_context(context)
+    if not _disabled():
+        _config().register_lambda_context(context)
+
+
+def _disabled() -> bool:
+    """Powertools' own switch (``POWERTOOLS_IDEMPOTENCY_DISABLED``), read as Powertools reads it.
+
+    Powertools' decorator then calls straight through; checked here first so that a disabled table
+    costs no store either: the store makes a DynamoDB client (tens of ms of a cold start).
+    """
+    from aws_lambda_powertools.shared.constants import IDEMPOTENCY_DISABLED_ENV
+    from aws_lambda_powertools.shared.functions import strtobool
+
+    return strtobool(os.getenv(IDEMPOTENCY_DISABLED_ENV, "false"))
 
 
 def recipient_key(recipient: str) -> str:
@@ -82,6 +96,8 @@ def deliver_once(
     the stack's name, so a redeploy under another name still remembers what was delivered.
     ``recipient`` (an address, a number, "webhook") is stored only as ``recipient_key``.
     """
+    if _disabled():
+        return Delivered(sent=True, result=send())
     from aws_lambda_powertools.utilities.idempotency import idempotent_function
 
     sent = False

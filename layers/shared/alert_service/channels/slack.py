@@ -1,7 +1,7 @@
 """Slack incoming webhook: POST a rendered payload, retrying what a retry can fix, in bounded time.
 
-One ``requests.Session`` per process, made on first use and kept across warm invocations, so the
-TLS connection to hooks.slack.com is reused. Its adapter carries a urllib3 ``Retry``:
+One urllib3 ``PoolManager`` per process, made on first use and kept across warm invocations, so
+the TLS connection to hooks.slack.com is reused. It carries a urllib3 ``Retry``:
 
 - retried: connect errors (the request never left), 429 and 500/502/503/504;
 - not retried: read errors and timeouts (Slack may already have posted the message), other 4xx;
@@ -22,8 +22,10 @@ an incoming webhook answers HTTP 200 with the plain text ``ok`` (not JSON, unlik
 404 ``channel_not_found`` / ``no_service`` (webhook revoked), 410 ``channel_is_archived``,
 429 rate limited (about one message per second per webhook, with ``Retry-After``), 5xx.
 
-``requests`` is imported on first use: it costs ~170 ms at import (TIPS.md), and a path that never
-posts (a redelivered message) should not pay for it.
+urllib3, not ``requests``: botocore has already imported urllib3 by the time a message is posted
+(the secret is read first), while ``requests`` would add ~15 ms to every cold start (its own
+modules, charset_normalizer, idna, http.cookiejar; bench.importtime) for nothing the POST needs.
+urllib3 is still imported on first use, so a path that never posts does not pay for it.
 
     >>> webhook = SlackWebhook()
     >>> result = webhook.post(url, {"text": "hello"})  # doctest: +SKIP
@@ -33,6 +35,7 @@ posts (a redelivered message) should not pay for it.
 
 from __future__ import annotations
 
+import json
 import time
 from dataclasses import dataclass
 from typing import Any
@@ -70,44 +73,45 @@ class Posted:
 
 
 class SlackWebhook:
-    """Posts JSON payloads to incoming webhooks over one reused session (not thread-safe)."""
+    """Posts JSON payloads to incoming webhooks over one reused connection (not thread-safe)."""
 
     def __init__(self) -> None:
-        self._session: Any = None
-        self._adapter: Any = None
+        self._pool: Any = None
         self._retry: Any = None
 
     def post(self, url: str, payload: dict[str, Any]) -> Posted:
         """POST ``payload``; raise ``DeliveryError`` (``WebhookInvalid``) unless Slack took it."""
-        self._ensure_session()
-        import requests  # cached by _ensure_session: free here
+        self._ensure_pool()
+        from urllib3.exceptions import HTTPError, ReadTimeoutError  # loaded by _ensure_pool
 
-        # A fresh retry budget for this request: urllib3 carries the Retry object through the
-        # attempts of one request, so the deadline travels with it. (One request at a time per
-        # Lambda process, hence no lock.)
-        self._adapter.max_retries = self._retry.with_deadline(
-            time.monotonic() + RETRY_WINDOW_SECONDS
-        )
+        body = json.dumps(payload, allow_nan=False).encode("utf-8")
         try:
-            response = self._session.post(
-                url, json=payload, timeout=TIMEOUTS, allow_redirects=False
+            response = self._pool.request(
+                "POST",
+                url,
+                body=body,
+                headers={"Content-Type": "application/json"},
+                # A fresh retry budget for this request: urllib3 carries the Retry object through
+                # the attempts of one request, so the deadline travels with it.
+                retries=self._retry.with_deadline(time.monotonic() + RETRY_WINDOW_SECONDS),
+                redirect=False,
             )
-        except requests.ReadTimeout:
+        except ReadTimeoutError:
             # Not retried here: after a read timeout Slack may have posted the message.
             raise _error("Slack did not answer in time (ReadTimeout)", True) from None
-        except requests.RequestException as error:
+        except HTTPError as error:
             # The exception's text holds the URL's path ("Max retries exceeded with url: /services/
             # ..."), which redact_url cannot spot: keep only the kind of failure, drop the original.
             raise _error(f"Slack webhook unreachable ({_reason(error)})", True) from None
         return _check(response)
 
-    def _ensure_session(self) -> None:
-        if self._session is not None:
+    def _ensure_pool(self) -> None:
+        if self._pool is not None:
             return
-        import requests  # deliberately lazy, see module docstring
-        from requests.adapters import HTTPAdapter
+        import certifi  # the CA bundle requests used; Lambda's system store is not relied on
+        import urllib3  # deliberately lazy, see module docstring
 
-        retry = _budgeted_retry_class()(
+        self._retry = _budgeted_retry_class()(
             total=MAX_RETRIES,
             connect=MAX_RETRIES,
             read=False,
@@ -121,24 +125,26 @@ class SlackWebhook:
             # Hand the last 429/5xx back instead of raising, so _check can read Slack's answer.
             raise_on_status=False,
         )
-        adapter = HTTPAdapter(max_retries=retry, pool_connections=1, pool_maxsize=1)
-        session = requests.Session()
-        # Lambda has no proxy or ~/.netrc to honour; skipping the lookups saves ~0.2 ms per POST.
-        session.trust_env = False
-        session.mount("https://", adapter)
-        session.mount("http://", adapter)
-        self._session, self._adapter, self._retry = session, adapter, retry
+        # One pool of one connection: one request at a time per Lambda process. urllib3 reads no
+        # proxy settings or ~/.netrc, which Lambda has none of anyway.
+        self._pool = urllib3.PoolManager(
+            num_pools=1,
+            maxsize=1,
+            timeout=urllib3.Timeout(connect=TIMEOUTS[0], read=TIMEOUTS[1]),
+            cert_reqs="CERT_REQUIRED",
+            ca_certs=certifi.where(),
+        )
 
     def close(self) -> None:
-        if self._session is not None:
-            self._session.close()
-        self._session = self._adapter = self._retry = None
+        if self._pool is not None:
+            self._pool.clear()
+        self._pool = self._retry = None
 
 
 def _check(response: Any) -> Posted:
-    status = response.status_code
-    body = response.text.strip()
-    attempts = len(getattr(getattr(response.raw, "retries", None), "history", ()) or ()) + 1
+    status = response.status
+    body = response.data.decode("utf-8", "replace").strip()
+    attempts = len(getattr(response.retries, "history", ()) or ()) + 1
     if status == 200:
         if body == "ok":
             return Posted(status, attempts)
@@ -162,9 +168,8 @@ def _error(message: str, retryable: bool) -> DeliveryError:
 
 
 def _reason(error: Exception) -> str:
-    """``ConnectionError(MaxRetryError(reason=NewConnectionError))`` -> ``NewConnectionError``."""
-    inner = error.args[0] if error.args else None
-    return type(getattr(inner, "reason", None) or error).__name__
+    """``MaxRetryError(reason=NewConnectionError)`` -> ``NewConnectionError``."""
+    return type(getattr(error, "reason", None) or error).__name__
 
 
 def _short(body: str) -> str:
