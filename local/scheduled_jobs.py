@@ -1,0 +1,174 @@
+"""Scheduled jobs on this machine: the history stream, EventBridge Scheduler and a clock you move.
+
+moto's server keeps the history table's stream and stores schedules, but never fires them
+(TIPS.md). ``ScheduledJobs`` plays both services' parts on demand, at a time the caller chooses:
+
+- ``pump()``: reads what is new on the table's stream and hands it to IncidentTimersFunction as
+  Lambda's DynamoDB stream event (low-level images, ``eventSourceARN``, epoch times);
+- ``advance(delta)`` / ``run_until(moment)``: moves the clock; every schedule whose ``at(...)`` has
+  come is fired in time order, as Scheduler would: its target is invoked with its ``Input``, at its
+  time, and the schedule is then deleted (``ActionAfterCompletion: DELETE``). What the target
+  changes (a next reminder) is fired too if it falls before the new time.
+
+Functions are called through ``invoke(function, event, now)``; ``in_process()`` loads
+``functions/<name>/app.py`` and calls its ``handle(event, now=...)``, so no real time passes.
+
+    jobs = ScheduledJobs(aws_client, table="alert-service-history", group="alert-service")
+    jobs.pump()                                   # incident opened -> 3 schedules
+    fired = jobs.advance(timedelta(minutes=10))   # escalate-1 fires
+"""
+
+from __future__ import annotations
+
+import importlib.util
+import json
+import uuid
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from datetime import UTC, datetime, timedelta
+from types import ModuleType
+from typing import Any
+
+from local import ROOT
+
+TIMERS, ESCALATION, DIGEST = "incident_timers", "incident_escalation", "daily_digest"
+Invoke = Callable[[str, dict[str, Any], datetime], Any]
+
+
+def load_app(name: str) -> ModuleType:
+    """``functions/<name>/app.py`` under a unique module name (every function module is ``app``)."""
+    path = ROOT / "functions" / name / "app.py"
+    spec = importlib.util.spec_from_file_location(f"{name}_app_{uuid.uuid4().hex}", path)
+    if spec is None or spec.loader is None:
+        raise ImportError(path)
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+def in_process() -> Invoke:
+    """Call the functions' ``handle(event, now=...)`` in this process (the environment is ours)."""
+    modules: dict[str, ModuleType] = {}
+
+    def invoke(function: str, event: dict[str, Any], now: datetime) -> Any:
+        if function not in modules:
+            modules[function] = load_app(function)
+        return modules[function].handle(event, now=now)
+
+    return invoke
+
+
+@dataclass
+class Fired:
+    name: str
+    at: datetime
+    input: dict[str, Any]
+    result: Any = None
+    error: str | None = None
+
+
+@dataclass
+class ScheduledJobs:
+    client: Callable[[str], Any]  # service name -> boto3 client on the local endpoint
+    table: str
+    group: str
+    now: datetime = field(default_factory=lambda: datetime.now(UTC))
+    invoke: Invoke = field(default_factory=in_process)
+    _iterators: dict[str, str] = field(default_factory=dict)
+    stream_results: list[Any] = field(default_factory=list)
+
+    # --- the stream ----------------------------------------------------------------------------
+    def stream_event(self) -> dict[str, Any] | None:
+        """New stream records as one Lambda event, or None when nothing is new."""
+        streams = self.client("dynamodbstreams")
+        listed = streams.list_streams(TableName=self.table)["Streams"]
+        if not listed:
+            raise RuntimeError(f"{self.table} has no stream")
+        arn = listed[0]["StreamArn"]
+        records: list[dict[str, Any]] = []
+        for shard in streams.describe_stream(StreamArn=arn)["StreamDescription"]["Shards"]:
+            shard_id = shard["ShardId"]
+            iterator = (
+                self._iterators.get(shard_id)
+                or streams.get_shard_iterator(
+                    StreamArn=arn, ShardId=shard_id, ShardIteratorType="TRIM_HORIZON"
+                )["ShardIterator"]
+            )
+            while iterator:
+                page = streams.get_records(ShardIterator=iterator)
+                records.extend(lambda_record(r, arn) for r in page["Records"])
+                iterator, previous = page.get("NextShardIterator"), iterator
+                if not page["Records"]:
+                    self._iterators[shard_id] = iterator or previous
+                    break
+        return {"Records": records} if records else None
+
+    def pump(self) -> Any:
+        """Hand what is new on the stream to the timers function (None when nothing was new)."""
+        event = self.stream_event()
+        if event is None:
+            return None
+        result = self.invoke(TIMERS, event, self.now)
+        self.stream_results.append(result)
+        return result
+
+    # --- the schedules ---------------------------------------------------------------------------
+    def schedules(self) -> list[dict[str, Any]]:
+        """Every schedule of the group, with its time and input, soonest first."""
+        from alert_service.schedules.timers import parse_at
+
+        scheduler = self.client("scheduler")
+        out = []
+        for summary in scheduler.list_schedules(GroupName=self.group).get("Schedules", []):
+            full = scheduler.get_schedule(Name=summary["Name"], GroupName=self.group)
+            out.append(
+                {
+                    "name": full["Name"],
+                    "at": parse_at(full["ScheduleExpression"]),
+                    "input": json.loads(full["Target"].get("Input") or "{}"),
+                    "after_completion": full.get("ActionAfterCompletion"),
+                }
+            )
+        return sorted(out, key=lambda s: (s["at"], s["name"]))
+
+    def run_until(self, moment: datetime) -> list[Fired]:
+        """Fire every schedule due by ``moment`` at its own time, then set the clock there."""
+        fired: list[Fired] = []
+        while True:
+            self.pump()
+            due = [s for s in self.schedules() if s["at"] <= moment]
+            if not due:
+                break
+            first = due[0]
+            self.now = max(self.now, first["at"])
+            one = Fired(first["name"], first["at"], first["input"])
+            try:
+                one.result = self.invoke(ESCALATION, first["input"], self.now)
+            except Exception as error:  # Scheduler would retry; the caller sees it here
+                one.error = f"{type(error).__name__}: {error}"
+            fired.append(one)
+            # ActionAfterCompletion DELETE (a failed target would be retried by Lambda; here the
+            # caller decides: a test fires its input again by hand).
+            self.client("scheduler").delete_schedule(Name=first["name"], GroupName=self.group)
+        self.now = max(self.now, moment)
+        return fired
+
+    def advance(self, delta: timedelta) -> list[Fired]:
+        return self.run_until(self.now + delta)
+
+
+def lambda_record(record: dict[str, Any], stream_arn: str) -> dict[str, Any]:
+    """A record as DynamoDB Streams' GetRecords answers it -> as Lambda's event carries it."""
+    data = dict(record["dynamodb"])
+    created = data.get("ApproximateCreationDateTime")
+    if isinstance(created, datetime):
+        data["ApproximateCreationDateTime"] = int(created.timestamp())
+    return {
+        "eventID": record.get("eventID"),
+        "eventName": record["eventName"],
+        "eventVersion": record.get("eventVersion", "1.1"),
+        "eventSource": "aws:dynamodb",
+        "awsRegion": record.get("awsRegion"),
+        "dynamodb": data,
+        "eventSourceARN": stream_arn,
+    }
