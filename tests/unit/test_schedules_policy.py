@@ -6,13 +6,13 @@ from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import pytest
+from alert_service.durations import format_age
 from alert_service.schedules import timers
 from alert_service.schedules.policy import (
     Mention,
     Settings,
     UnknownStep,
     decide,
-    format_age,
     opening_timers,
     steps_to_cancel,
 )

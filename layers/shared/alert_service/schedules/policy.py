@@ -28,6 +28,7 @@ from datetime import datetime, timedelta
 from enum import StrEnum
 from typing import Any
 
+from alert_service.durations import format_age
 from alert_service.history import ACKNOWLEDGED, ACTIVE, OPEN_STATUSES, RESOLVED, parse_iso
 from alert_service.render.slack import escape
 
@@ -220,17 +221,6 @@ def _facts(incident: Mapping[str, Any]) -> dict[str, Any]:
     }
 
 
-def format_age(age: timedelta, locale: str) -> str:
-    """``4 h 5 min`` / ``4시간 5분``; whole minutes, never negative."""
-    minutes = max(0, int(age.total_seconds() // 60))
-    days, rest = divmod(minutes, 24 * 60)
-    hours, mins = divmod(rest, 60)
-    units = _words(locale)["units"]
-    parts = [(days, units[0]), (hours, units[1]), (mins, units[2])]
-    shown = [f"{v}{u}" for v, u in parts if v] or [f"0{units[2]}"]
-    return " ".join(shown[:2])
-
-
 _WORDS: dict[str, dict[str, Any]] = {
     "ko": {
         ESCALATE_HERE: "*{age} 동안 아무도 확인하지 않았습니다*: {name} (`{id}`), 알림 {count}건. "
@@ -242,7 +232,6 @@ _WORDS: dict[str, dict[str, Any]] = {
         "reminder": "⏰ 알림: {name} (`{id}`) 인시던트가 {age}째 열려 있습니다, 알림 {count}건.",
         "acked_by": "확인: {by}.",
         "unacked": "아직 아무도 확인하지 않았습니다.",
-        "units": ("일", "시간", "분"),
     },
     "en": {
         ESCALATE_HERE: "*Unacknowledged for {age}*: {name} (`{id}`), {count} alerts. "
@@ -253,7 +242,6 @@ _WORDS: dict[str, dict[str, Any]] = {
         "reminder": "⏰ Reminder: {name} (`{id}`) has been open for {age}, {count} alerts.",
         "acked_by": "Acknowledged by {by}.",
         "unacked": "Nobody has acknowledged it yet.",
-        "units": (" d", " h", " min"),
     },
 }
 
