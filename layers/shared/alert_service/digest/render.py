@@ -128,6 +128,7 @@ class Number:
     label: str
     value: int
     change: int | None  # against the period before; None: no comparison
+    more_is_bad: bool = True  # more notifications or incidents is bad; more resolved is not
 
     def vs(self, w: dict[str, str]) -> str:
         return "" if self.change is None else w["vs"].format(change=_signed(self.change))
@@ -227,7 +228,7 @@ def layout(digest: Digest, display: DisplaySettings) -> Layout:
         numbers=[
             Number(w["notifications"], digest.notifications.now, digest.notifications.change),
             Number(w["opened"], digest.opened.now, digest.opened.change),
-            Number(w["resolved"], digest.resolved.now, digest.resolved.change),
+            Number(w["resolved"], digest.resolved.now, digest.resolved.change, more_is_bad=False),
             Number(w["open_now"], len(digest.open_incidents), None),
         ],
         times=[
@@ -336,8 +337,9 @@ def _tile(number: Number, w: dict[str, str]) -> str:
     e = html.escape
     change = "&nbsp;"
     if number.change is not None:
-        # More notifications or incidents than the day before is the bad direction.
-        colour = _RED if number.change > 0 else (_GREEN if number.change < 0 else _GREY)
+        # Red for the bad direction (more noise), green for the good; resolutions stay grey.
+        sign = (number.change > 0) - (number.change < 0)
+        colour = {1: _RED, -1: _GREEN}.get(sign, _GREY) if number.more_is_bad else _GREY
         arrow = "▲ " if number.change > 0 else ("▼ " if number.change < 0 else "")
         change = f'<span style="color:{colour};font-size:12px;">{arrow}{e(number.vs(w))}</span>'
     return (
@@ -367,7 +369,8 @@ def _html_section(section: Section, more: str) -> str:
             f'<td valign="top" style="padding:8px 10px;border-top:1px solid #eeeeee;font-size:14px;'
             f'color:{_INK};word-break:break-word;"><strong>{e(line.name)}</strong>{code}</td>'
             f'<td valign="top" align="right" style="padding:8px 10px;border-top:1px solid #eeeeee;'
-            f'font-size:13px;color:{_INK};">{e(line.detail)}{status}</td>'
+            f'font-size:13px;color:{_INK};"><span style="white-space:nowrap;">{e(line.detail)}'
+            f"</span>{status}</td>"
             "</tr>"
         )
     if not section.lines:
@@ -415,7 +418,7 @@ def _html(view: Layout, display: DisplaySettings, w: dict[str, str]) -> str:
         'style="width:100%;max-width:640px;background:#ffffff;border:1px solid #dddddd;'
         f'border-collapse:collapse;{_FONT};">'
         '<tr><td style="background:#34495e;padding:16px 24px;color:#ffffff;">'
-        f'<div style="font-size:20px;font-weight:700;">📋 {e(view.title)}</div>'
+        f'<div style="font-size:20px;font-weight:700;">{e(view.title)}</div>'
         f'<div style="font-size:13px;opacity:0.85;padding-top:4px;">{e(view.period)}</div>'
         "</td></tr>"
         f'<tr><td style="padding:16px 14px 0 14px;">{table}<tr>{tiles}</tr></table></td></tr>'
