@@ -78,6 +78,21 @@ class ScheduledJobs:
     stream_results: list[Any] = field(default_factory=list)
 
     # --- the stream ----------------------------------------------------------------------------
+    def prepare(self) -> None:
+        """What the template declares but the local endpoint may lack: the table's stream and the
+        schedule group (both idempotent)."""
+        ddb = self.client("dynamodb")
+        spec = ddb.describe_table(TableName=self.table)["Table"].get("StreamSpecification") or {}
+        if not spec.get("StreamEnabled"):
+            ddb.update_table(
+                TableName=self.table,
+                StreamSpecification={"StreamEnabled": True, "StreamViewType": "NEW_AND_OLD_IMAGES"},
+            )
+        scheduler = self.client("scheduler")
+        groups = [g["Name"] for g in scheduler.list_schedule_groups().get("ScheduleGroups", [])]
+        if self.group not in groups:
+            scheduler.create_schedule_group(Name=self.group)
+
     def stream_event(self) -> dict[str, Any] | None:
         """New stream records as one Lambda event, or None when nothing is new."""
         streams = self.client("dynamodbstreams")

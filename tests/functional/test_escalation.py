@@ -63,12 +63,6 @@ def stack(
     aws: str, idempotency_table: str, httpserver_ipv4: Any, monkeypatch: pytest.MonkeyPatch
 ) -> Iterator[Stack]:
     create_history_table()
-    ddb = boto3.client("dynamodb")
-    ddb.update_table(
-        TableName=TABLE,
-        StreamSpecification={"StreamEnabled": True, "StreamViewType": "NEW_AND_OLD_IMAGES"},
-    )
-    boto3.client("scheduler").create_schedule_group(Name=GROUP)
     boto3.client("secretsmanager").create_secret(
         Name=APP_SECRET,
         SecretString=json.dumps(
@@ -96,6 +90,7 @@ def stack(
         {"ok": True, "channel": "C0INCIDENTS", "ts": "1705045200.000200"}
     )
     jobs = ScheduledJobs(boto3.client, table=TABLE, group=GROUP, now=OPENED)
+    jobs.prepare()  # the table's stream and the schedule group, as the template declares them
     yield Stack(jobs, httpserver_ipv4)
     schedules.settings.cache_clear()
     secrets.reset()

@@ -155,6 +155,11 @@ def incident_changes(event: Mapping[str, Any]) -> Iterator[IncidentChange]:
     if not isinstance(records, list):
         raise ValueError("not a DynamoDB stream event: no Records list")
     for record in records:
+        if not isinstance(record, Mapping) or record.get("eventSource") != "aws:dynamodb":
+            # An SNS event or a hand-made one: failing is the only honest answer.
+            raise ValueError(
+                "not a DynamoDB stream event: a record without eventSource aws:dynamodb"
+            )
         data = record.get("dynamodb") or {}
         if (data.get("Keys") or {}).get("sk", {}).get("S") != INCIDENT_SK:
             continue
