@@ -69,24 +69,28 @@ def notice(at: datetime, message_id: str) -> Any:
 
 
 def storm_items(
-    day: datetime, *, notifications: int = 1000, alarms: int = 20, seed: int = 0
+    start: datetime, days: int = 1, *, per_day: int = 1000, alarms: int = 20, seed: int = 0
 ) -> Iterator[dict[str, Any]]:
-    """The event and incident items of one storm-like day starting at ``day`` (UTC midnight).
+    """The event and incident items of ``days`` storm-like days from ``start``.
 
-    Each alarm flaps: ALARM, then joins (ALARM/INSUFFICIENT_DATA), then OK, again and again
-    through the day, as incidents.record would group them; one incident in three is acknowledged
-    by a person a few minutes after it opened; incidents still open at the day's end stay open.
+    Each alarm flaps: ALARM, then joins (ALARM/INSUFFICIENT_DATA), then OK, again and again, as
+    incidents.record would group them (one open incident per alarm at a time); one incident in
+    three is acknowledged by a person a few minutes after it opened; what is open at the end
+    stays open.
     """
     from alert_service import history
 
-    rng = random.Random(f"{seed}-{day.date()}")
-    per_alarm = notifications // alarms
+    rng = random.Random(f"{seed}-{start.date()}")
+    per_alarm = per_day // alarms
     for a in range(alarms):
         name = f"OTT-DB-Storm-{a:02d}"
-        times = sorted(day + timedelta(seconds=rng.randrange(0, 86_400)) for _ in range(per_alarm))
+        times = sorted(
+            start + timedelta(seconds=rng.randrange(0, 86_400 * days))
+            for _ in range(per_alarm * days)
+        )
         incident: dict[str, Any] | None = None
         for n, moment in enumerate(times):
-            mid = f"storm-{day:%Y%m%d}-{a:02d}-{n:04d}"
+            mid = f"storm-{start:%Y%m%d}-{a:02d}-{n:06d}"
             state = (
                 "ALARM"
                 if incident is None

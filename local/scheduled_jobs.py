@@ -29,7 +29,7 @@ from datetime import UTC, datetime, timedelta
 from types import ModuleType
 from typing import Any
 
-from local import ROOT
+from local import ACCOUNT_ID, REGION, ROOT
 
 TIMERS, ESCALATION, DIGEST = "incident_timers", "incident_escalation", "daily_digest"
 Invoke = Callable[[str, dict[str, Any], datetime], Any]
@@ -186,4 +186,31 @@ def lambda_record(record: dict[str, Any], stream_arn: str) -> dict[str, Any]:
         "awsRegion": record.get("awsRegion"),
         "dynamodb": data,
         "eventSourceARN": stream_arn,
+    }
+
+
+def insert_event(item: dict[str, Any], sequence_number: str = "100") -> dict[str, Any]:
+    """A DynamoDB stream Lambda event of one item inserted (plain values, as history.py builds
+    them), for running the timers function without a table."""
+    from boto3.dynamodb.types import TypeSerializer
+
+    serializer = TypeSerializer()
+    image = {k: serializer.serialize(v) for k, v in item.items()}
+    return {
+        "Records": [
+            {
+                "eventID": uuid.uuid4().hex,
+                "eventName": "INSERT",
+                "eventVersion": "1.1",
+                "eventSource": "aws:dynamodb",
+                "awsRegion": REGION,
+                "dynamodb": {
+                    "Keys": {"pk": image["pk"], "sk": image["sk"]},
+                    "NewImage": image,
+                    "SequenceNumber": sequence_number,
+                    "StreamViewType": "NEW_AND_OLD_IMAGES",
+                },
+                "eventSourceARN": f"arn:aws:dynamodb:{REGION}:{ACCOUNT_ID}:table/local/stream/0",
+            }
+        ]
     }

@@ -80,36 +80,21 @@ def first_event(stack: Any, function: str) -> dict[str, Any]:
 
 
 def incident_insert_record() -> dict[str, Any]:
-    """A DynamoDB stream event: one incident item inserted, as history.py shapes it."""
+    """A DynamoDB stream event: the CPU sample's incident item inserted, under a fresh key."""
     from alert_service import history, parse
-    from boto3.dynamodb.types import TypeSerializer
+
+    from local.scheduled_jobs import insert_event
 
     (notification,) = parse.notifications(load(EVENTS_DIR / "cpu_alarm.json"))
     key = uuid.uuid4().hex[:16]
-    incident = history.incident_id(notification.alarm.state_changed_at, key)
     item = history.incident_item(
         notification.alarm,
         key=key,
-        incident=incident,
+        incident=history.incident_id(notification.alarm.state_changed_at, key),
         at="2024-01-12T07:30:00.000Z",
         message_id=notification.message_id,
     )
-    image = {k: TypeSerializer().serialize(v) for k, v in item.items()}
-    return {
-        "Records": [
-            {
-                "eventID": uuid.uuid4().hex,
-                "eventName": "INSERT",
-                "eventSource": "aws:dynamodb",
-                "dynamodb": {
-                    "Keys": {"pk": image["pk"], "sk": image["sk"]},
-                    "NewImage": image,
-                    "SequenceNumber": "100",
-                    "StreamViewType": "NEW_AND_OLD_IMAGES",
-                },
-            }
-        ]
-    }
+    return insert_event(item)
 
 
 def with_new_message_ids(event: dict[str, Any]) -> dict[str, Any]:

@@ -35,27 +35,25 @@ def collect(
     if until <= since:
         raise ValueError("the period ends before it starts")
     before = since - (until - since)
-    opened = reader.incidents_opened(since, until)
-    resolved = reader.incidents_resolved(since, until)
+
+    def within(item: dict, name: str, low: datetime, high: datetime) -> bool:
+        value = item.get(name)
+        return bool(value) and low <= parse_iso(str(value)) < high
+
+    events = reader.events(before, until)
     open_now = reader.open_incidents()
-    seen: dict[str, dict] = {}
-    for item in (*opened, *resolved, *open_now):
-        seen[str(item["incident_id"])] = dict(item)
-    acknowledged = [
-        i
-        for i in seen.values()
-        if i.get("acknowledged_at") and since <= parse_iso(str(i["acknowledged_at"])) < until
-    ]
+    resolved_any = reader.resolved_incidents(before, until)
+    incidents = {str(i["incident_id"]): i for i in (*resolved_any, *open_now)}.values()
     return build(
         since=since,
         until=until,
-        events=reader.events(since, until),
-        events_before=len(reader.events(before, since)),
-        opened=opened,
-        opened_before=len(reader.incidents_opened(before, since)),
-        resolved=resolved,
-        resolved_before=len(reader.incidents_resolved(before, since)),
-        acknowledged=acknowledged,
+        events=[e for e in events if within(e, "event_at", since, until)],
+        events_before=sum(1 for e in events if within(e, "event_at", before, since)),
+        opened=[i for i in incidents if within(i, "first_seen_at", since, until)],
+        opened_before=sum(1 for i in incidents if within(i, "first_seen_at", before, since)),
+        resolved=[i for i in resolved_any if within(i, "resolved_at", since, until)],
+        resolved_before=sum(1 for i in resolved_any if within(i, "resolved_at", before, since)),
+        acknowledged=[i for i in incidents if within(i, "acknowledged_at", since, until)],
         open_now=open_now,
         flapping=flapping,
         silences_ending=silences_ending,

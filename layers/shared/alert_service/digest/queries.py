@@ -7,13 +7,15 @@ items it read, rounded up to 4 KB, half a read unit per 4 KB when eventually con
 comes back over the wire, not what is charged; neither does ``Select=COUNT``. ``ReadCost`` adds
 that up from the items' sizes (DynamoDB's item-size rules), so the digest can say what it read.
 
-A window (``since``..``until``, UTC, half-open) maps to:
+A report of a period and the period before it (together [before, until), UTC) reads:
 - notifications: Query gsi1 ``DAY#<day>`` with ``gsi1sk BETWEEN`` for each UTC day it touches;
-- incidents opened: Query gsi1 ``STATUS#<s>`` (each status) with ``gsi1sk`` (first_seen_at) in it;
-- incidents resolved: Query gsi1 ``STATUS#resolved`` with first_seen_at from ``since`` minus
-  ``RESOLVED_LOOKBACK``, kept when ``resolved_at`` is in the window (an incident resolved after
-  more than that long is missed here; it showed among the open ones every day until then);
-- open now: Query gsi1 ``STATUS#active`` and ``STATUS#acknowledged``.
+- open incidents: Query gsi1 ``STATUS#active`` and ``STATUS#acknowledged`` (whole partitions:
+  what is open now, whenever it opened);
+- resolved incidents: Query gsi1 ``STATUS#resolved`` with first_seen_at from ``before`` minus
+  ``RESOLVED_LOOKBACK``; an incident resolved in the period after being open longer than that is
+  missed there (it showed among the open ones every day until then).
+Incidents opened in either period are among the open and resolved ones: four Queries for all the
+incident figures, plus one per day of notifications (3 for the daily digest).
 """
 
 from __future__ import annotations
@@ -26,7 +28,7 @@ from decimal import Decimal
 from typing import Any
 
 from alert_service import clients, history
-from alert_service.history import OPEN_STATUSES, RESOLVED, STATUSES
+from alert_service.history import OPEN_STATUSES, RESOLVED
 
 RESOLVED_LOOKBACK = timedelta(days=7)
 READ_UNIT_BYTES = 4096
@@ -115,26 +117,20 @@ class HistoryReader:
                     found.append(item)
         return found
 
-    def incidents_opened(self, since: datetime, until: datetime) -> list[dict[str, Any]]:
-        low, high = history.iso(since), history.iso(until)
+    def open_incidents(self) -> list[dict[str, Any]]:
+        """Every incident open now (whole ``STATUS#active`` and ``STATUS#acknowledged``)."""
+        return [item for s in OPEN_STATUSES for item in self._gsi1(history.status_pk(s))]
+
+    def resolved_incidents(self, since: datetime, until: datetime) -> list[dict[str, Any]]:
+        """Resolved incidents that opened in [since - RESOLVED_LOOKBACK, until): every one opened
+        in [since, until), and every one resolved then unless it was open longer than the
+        lookback. One Query."""
+        low, high = history.iso(since - RESOLVED_LOOKBACK), history.iso(until)
         return [
             item
-            for status in STATUSES
-            for item in self._gsi1(history.status_pk(status), low, high)
+            for item in self._gsi1(history.status_pk(RESOLVED), low, high)
             if item["first_seen_at"] < high
         ]
-
-    def incidents_resolved(self, since: datetime, until: datetime) -> list[dict[str, Any]]:
-        low, high = history.iso(since), history.iso(until)
-        opened_from = history.iso(since - RESOLVED_LOOKBACK)
-        return [
-            item
-            for item in self._gsi1(history.status_pk(RESOLVED), opened_from, high)
-            if item.get("resolved_at") and low <= item["resolved_at"] < high
-        ]
-
-    def open_incidents(self) -> list[dict[str, Any]]:
-        return [item for s in OPEN_STATUSES for item in self._gsi1(history.status_pk(s))]
 
 
 def _days(since: datetime, until: datetime) -> Iterator[date]:
