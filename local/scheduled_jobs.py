@@ -22,8 +22,10 @@ from __future__ import annotations
 
 import importlib.util
 import json
+import os
 import uuid
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from types import ModuleType
@@ -146,8 +148,11 @@ class ScheduledJobs:
             )
         return sorted(out, key=lambda s: (s["at"], s["name"]))
 
-    def run_until(self, moment: datetime) -> list[Fired]:
-        """Fire every schedule due by ``moment`` at its own time, then set the clock there."""
+    def run_until(
+        self, moment: datetime, each: Callable[[Fired], None] | None = None
+    ) -> list[Fired]:
+        """Fire every schedule due by ``moment`` at its own time, then set the clock there.
+        ``each`` is called after every firing (to show what it sent as it happens)."""
         fired: list[Fired] = []
         while True:
             self.pump()
@@ -162,6 +167,8 @@ class ScheduledJobs:
             except Exception as error:  # Scheduler would retry; the caller sees it here
                 one.error = f"{type(error).__name__}: {error}"
             fired.append(one)
+            if each is not None:
+                each(one)
             # ActionAfterCompletion DELETE (a failed target would be retried by Lambda; here the
             # caller decides: a test fires its input again by hand).
             self.client("scheduler").delete_schedule(Name=first["name"], GroupName=self.group)
@@ -196,21 +203,129 @@ def insert_event(item: dict[str, Any], sequence_number: str = "100") -> dict[str
 
     serializer = TypeSerializer()
     image = {k: serializer.serialize(v) for k, v in item.items()}
+    return {"Records": [insert_record(image, sequence_number)]}
+
+
+def insert_record(image: dict[str, Any], sequence_number: str) -> dict[str, Any]:
+    """One INSERT stream record of a low-level image (``{"S": ...}`` values), as Lambda has it."""
     return {
-        "Records": [
-            {
-                "eventID": uuid.uuid4().hex,
-                "eventName": "INSERT",
-                "eventVersion": "1.1",
-                "eventSource": "aws:dynamodb",
-                "awsRegion": REGION,
-                "dynamodb": {
-                    "Keys": {"pk": image["pk"], "sk": image["sk"]},
-                    "NewImage": image,
-                    "SequenceNumber": sequence_number,
-                    "StreamViewType": "NEW_AND_OLD_IMAGES",
-                },
-                "eventSourceARN": f"arn:aws:dynamodb:{REGION}:{ACCOUNT_ID}:table/local/stream/0",
-            }
-        ]
+        "eventID": uuid.uuid4().hex,
+        "eventName": "INSERT",
+        "eventVersion": "1.1",
+        "eventSource": "aws:dynamodb",
+        "awsRegion": REGION,
+        "dynamodb": {
+            "Keys": {"pk": image["pk"], "sk": image["sk"]},
+            "NewImage": image,
+            "SequenceNumber": sequence_number,
+            "StreamViewType": "NEW_AND_OLD_IMAGES",
+        },
+        "eventSourceARN": f"arn:aws:dynamodb:{REGION}:{ACCOUNT_ID}:table/local/stream/0",
     }
+
+
+# --- for make demo ------------------------------------------------------------------------------
+@contextmanager
+def _function_env(pipeline: Any, logical_id: str) -> Iterator[None]:
+    """This process's environment set to the function's (template + local endpoints), and the
+    package's per-process caches emptied, so an in-process call sees what the function would."""
+    from alert_service import clients, config, delivery, schedules, secrets
+
+    spec = pipeline.specs[logical_id]
+    saved = dict(os.environ)
+    os.environ.update({**spec.environment, **pipeline.local_env(spec)})
+
+    def reset() -> None:
+        clients.reset()
+        delivery.reset()
+        secrets.reset()
+        config.display_settings.cache_clear()
+        config.fanout_settings.cache_clear()
+        schedules.settings.cache_clear()
+
+    reset()
+    try:
+        yield
+    finally:
+        os.environ.clear()
+        os.environ.update(saved)
+        reset()
+
+
+_LOGICAL_IDS = {
+    TIMERS: "IncidentTimersFunction",
+    ESCALATION: "IncidentEscalationFunction",
+    DIGEST: "DailyDigestFunction",
+}
+
+
+def pipeline_invoker(pipeline: Any) -> Invoke:
+    """Run the functions in this process with their template environment against the pipeline's
+    endpoints (moto, the loopback Slack), at the time the caller chooses."""
+    inner = in_process()
+
+    def invoke(function: str, event: dict[str, Any], now: datetime) -> Any:
+        with _function_env(pipeline, _LOGICAL_IDS[function]):
+            return inner(function, event, now)
+
+    return invoke
+
+
+def run_demo(pipeline: Any) -> list[str]:
+    """After the demo's events went through ``pipeline``: what the scheduled jobs add, as lines.
+
+    The clock starts at the first incident and moves 4 hours and 5 minutes: each incident still
+    open and unacknowledged gets ``@here`` at 10 minutes and ``@channel`` at 20, each one still
+    open a reminder at 4 hours; then the daily digest of the day after the samples. Slack is
+    the pipeline's loopback webhook (the demo has no Slack app); nothing is sent by SMS unless
+    ESCALATION_SMS_RECIPIENTS is set.
+    """
+    from alert_service import history
+
+    invoke = pipeline_invoker(pipeline)
+    table = pipeline.template.physical_name("AlarmHistoryTable")
+    group = pipeline.specs["IncidentTimersFunction"].environment["SCHEDULE_GROUP_NAME"]
+    jobs = ScheduledJobs(pipeline.aws.client, table=table, group=group, invoke=invoke)
+    jobs.prepare()
+    lines: list[str] = []
+    # The stream was enabled just now: hand the incidents over as the INSERTs they were.
+    firsts = []
+    query = pipeline.aws.client("dynamodb").query
+    for status in history.STATUSES:
+        page = query(
+            TableName=table,
+            IndexName="gsi1",
+            KeyConditionExpression="gsi1pk = :p",
+            ExpressionAttributeValues={":p": {"S": history.status_pk(status)}},
+        )
+        firsts += page["Items"]
+    if not firsts:
+        return ["no incidents: nothing to escalate"]
+    start = min(history.parse_iso(i["first_seen_at"]["S"]) for i in firsts)
+    jobs.now = start
+    # As opened: the timers function schedules only what an INSERT of an active incident asks.
+    records = [
+        insert_record({**item, "status": {"S": history.ACTIVE}}, str(n))
+        for n, item in enumerate(firsts)
+    ]
+    created = invoke(TIMERS, {"Records": records}, start)
+    lines.append(f"schedules created for {len(firsts)} incidents: {created.get('created', 0)}")
+    pipeline.slack.take()
+
+    def show(fired: Fired) -> None:
+        result = fired.result or {}
+        lines.append(
+            f"{fired.at:%H:%M} UTC {fired.input['step']:<11} {fired.input['incident_id']}: "
+            f"{result.get('reason', fired.error)}"
+        )
+        for post in pipeline.slack.take():
+            text = (post.payload or {}).get("text", "")
+            lines.append(f"      Slack: {text[:150]}")
+
+    jobs.run_until(start + timedelta(hours=4, minutes=5), each=show)
+    digest_at = start + timedelta(days=1)
+    result = invoke(DIGEST, {}, digest_at)
+    lines.append(f"daily digest, period ending {result['period_end']}: sent {result['sent']}")
+    for post in pipeline.slack.take():
+        lines.append(f"      Slack: {(post.payload or {}).get('text', '')[:200]}")
+    return lines

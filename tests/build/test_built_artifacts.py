@@ -259,3 +259,18 @@ def expected_fanout(event: dict[str, Any], env: dict[str, str]) -> tuple[int, in
         if state is not None and state.value in sms_states:
             sms += sms_to
     return emails, sms
+
+
+def test_scheduled_jobs_after_the_events(stack: Any) -> None:
+    """What make demo can show after the sample events: escalations, a reminder, the digest."""
+    from local.scheduled_jobs import run_demo
+
+    for path in EVENTS:  # the history the earlier tests left may be empty when run alone
+        stack.direct("AlarmHistoryFunction", load(path))
+    lines = run_demo(stack)
+    text = "\n".join(lines)
+    assert "escalate-1" in text
+    assert "<!here>" in text
+    assert "<!channel>" in text
+    assert "remind-1" in text
+    assert "daily digest, period ending" in text
