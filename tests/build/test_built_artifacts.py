@@ -139,6 +139,46 @@ def stack(plain_build: Path) -> Iterator[Any]:
         yield pipeline
 
 
+def first_event(stack: Any, function: str) -> dict[str, Any] | None:
+    """The first event a function gets in a cold start: an alarm for the SNS functions; for the
+    scheduled ones what their trigger sends (a stream record, a schedule's input, a cron tick).
+    None for the Slack app's functions, whose build tests (test_slack_*_built.py) drive them."""
+    if function in SNS_FUNCTIONS:
+        return with_new_message_ids(load(EVENTS_DIR / "cpu_alarm.json"))
+    env = stack.specs[function].environment
+    if function == "IncidentTimersFunction":
+        from local.scheduled_jobs import ScheduledJobs
+
+        table = stack.template.physical_name("AlarmHistoryTable")
+        ScheduledJobs(stack.aws.client, table=table, group=env["SCHEDULE_GROUP_NAME"]).prepare()
+        return incident_insert_record()
+    if function == "IncidentEscalationFunction":
+        return {"incident_id": f"INC-20240112073000-{uuid.uuid4().hex[:16]}", "step": "escalate-1"}
+    if function == "DailyDigestFunction":
+        return {}  # ScheduleV2 without an Input
+    if function in ("SlackIncidentFunction", "SlackActionsFunction"):
+        return None
+    raise AssertionError(f"{function}: no first event known; add one here")
+
+
+def incident_insert_record() -> dict[str, Any]:
+    """A DynamoDB stream event: the CPU sample's incident item inserted, under a fresh key."""
+    from alert_service import history, parse
+
+    from local.scheduled_jobs import insert_event
+
+    (notification,) = parse.notifications(load(EVENTS_DIR / "cpu_alarm.json"))
+    key = uuid.uuid4().hex[:16]
+    item = history.incident_item(
+        notification.alarm,
+        key=key,
+        incident=history.incident_id(notification.alarm.state_changed_at, key),
+        at="2024-01-12T07:30:00.000Z",
+        message_id=notification.message_id,
+    )
+    return insert_event(item)
+
+
 def with_new_message_ids(event: dict[str, Any]) -> dict[str, Any]:
     """The event with fresh MessageIds, so once-only delivery does not skip it as a repeat."""
     event = copy.deepcopy(event)
@@ -317,9 +357,9 @@ def test_first_event_in_a_fresh_process(stack: Any, plain_build: Path, function:
     with Worker(spec, stack.local_env(spec), build_dir=plain_build) as worker:
         init = worker.init
         assert init.ok, f"{function} failed to import: {init.error_type}: {init.error_message}"
-        if function not in SNS_FUNCTIONS:
-            return  # not invoked by SNS: the sample events are not its input
-        event = with_new_message_ids(load(EVENTS_DIR / "cpu_alarm.json"))
+        event = first_event(stack, function)
+        if event is None:
+            return  # its own build test sends it what its trigger sends
         delivery = stack.direct(function, event, worker=worker)
     inv = delivery.invocation
     assert inv.ok, f"{inv.error_type}: {inv.error_message}\n{inv.traceback}"
@@ -413,3 +453,18 @@ def expected_fanout(event: dict[str, Any], env: dict[str, str]) -> tuple[int, in
         if state is not None and state.value in sms_states:
             sms += sms_to
     return emails, sms
+
+
+def test_scheduled_jobs_after_the_events(stack: Any) -> None:
+    """What make demo can show after the sample events: escalations, a reminder, the digest."""
+    from local.scheduled_jobs import run_demo
+
+    for path in EVENTS:  # the history the earlier tests left may be empty when run alone
+        stack.direct("AlarmHistoryFunction", load(path))
+    lines = run_demo(stack)
+    text = "\n".join(lines)
+    assert "escalate-1" in text
+    assert "<!here>" in text
+    assert "<!channel>" in text
+    assert "remind-1" in text
+    assert "daily digest, period ending" in text

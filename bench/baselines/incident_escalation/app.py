@@ -1,0 +1,36 @@
+"""Baseline escalation: GetItem of the incident, then one webhook POST if still active."""
+
+import json
+import os
+import urllib.request
+
+import boto3
+
+_clients = {}
+
+
+def _client(name):
+    if name not in _clients:
+        _clients[name] = boto3.client(name)
+    return _clients[name]
+
+
+def handler(event, context):
+    item = (
+        _client("dynamodb")
+        .get_item(
+            TableName=os.environ["HISTORY_TABLE_NAME"],
+            Key={"pk": {"S": "INC#" + event["incident_id"]}, "sk": {"S": "META"}},
+            ConsistentRead=True,
+        )
+        .get("Item")
+    )
+    if not item or item["status"]["S"] != "active":
+        return
+    secret = _client("secretsmanager").get_secret_value(
+        SecretId=os.environ["SLACK_WEBHOOK_SECRET_ID"]
+    )
+    url = json.loads(secret["SecretString"])["webhook_url"]
+    body = json.dumps({"text": "<!here> unacknowledged: " + item["alarm_name"]["S"]}).encode()
+    request = urllib.request.Request(url, body, {"Content-Type": "application/json"})
+    urllib.request.urlopen(request, timeout=5).read()

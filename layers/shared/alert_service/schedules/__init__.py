@@ -1,0 +1,52 @@
+"""Escalation and reminders for open incidents (issue 14), on EventBridge Scheduler.
+
+- ``policy``: what to do, as pure functions of (incident, step, now, settings, silenced);
+- ``timers``: the one-time schedules (create per incident, delete on acknowledge/resolve) and the
+  history table's stream records that drive them (IncidentTimersFunction);
+- ``escalate``: the schedules' target (IncidentEscalationFunction): re-read, decide, send.
+
+Settings come from the environment, read and checked once per process:
+``ESCALATE_AFTER_MINUTES`` (10; 0 turns escalation off), ``REMIND_EVERY_HOURS`` (4; 0 turns
+reminders off), ``ESCALATION_SMS_RECIPIENTS`` (E.164 numbers texted at the second escalation).
+"""
+
+from __future__ import annotations
+
+from datetime import timedelta
+from functools import cache
+
+from alert_service import config
+from alert_service.redact import mask_phone
+from alert_service.schedules.policy import Settings
+
+
+def _number(name: str, default: str, *, maximum: float) -> float:
+    text = config.env(name, default) or default
+    try:
+        value = float(text)
+    except ValueError:
+        value = -1.0
+    if not 0 <= value <= maximum:
+        raise config.ConfigurationError(
+            f"{name} must be a number from 0 to {maximum:g}, not {text!r}"
+        )
+    return value
+
+
+@cache
+def settings() -> Settings:
+    numbers = config._list("ESCALATION_SMS_RECIPIENTS")  # private, but the one list parser
+    for number in numbers:
+        if not config._E164.match(number):  # and the one E.164 rule
+            raise config.ConfigurationError(
+                "ESCALATION_SMS_RECIPIENTS holds a number not in E.164 form (+<country><number>): "
+                f"{mask_phone(number)}"
+            )
+    return Settings(
+        # At most a day and a week: EventBridge Scheduler takes any date, but a larger value is a
+        # unit mistake (hours given as minutes).
+        escalate_after=timedelta(minutes=_number("ESCALATE_AFTER_MINUTES", "10", maximum=1440)),
+        remind_every=timedelta(hours=_number("REMIND_EVERY_HOURS", "4", maximum=168)),
+        sms_recipients=numbers,
+        locale=config.display_settings().locale,
+    )
