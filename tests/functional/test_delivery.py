@@ -75,3 +75,49 @@ def test_a_disabled_table_sends_every_time_and_makes_no_client(
         delivery.Delivered(sent=True, result="ts-b"),
     )
     assert made == []
+
+
+def test_without_an_idempotency_table_the_history_table_keeps_the_records(
+    aws: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # CONTRACT.md names only HISTORY_TABLE_NAME for the Slack incident view: once-only must hold
+    # with that alone.
+    ddb = boto3.client("dynamodb")
+    ddb.create_table(
+        TableName="history",
+        KeySchema=[
+            {"AttributeName": "pk", "KeyType": "HASH"},
+            {"AttributeName": "sk", "KeyType": "RANGE"},
+        ],
+        AttributeDefinitions=[
+            {"AttributeName": "pk", "AttributeType": "S"},
+            {"AttributeName": "sk", "AttributeType": "S"},
+        ],
+        BillingMode="PAY_PER_REQUEST",
+    )
+    monkeypatch.delenv("IDEMPOTENCY_TABLE_NAME", raising=False)
+    monkeypatch.setenv("HISTORY_TABLE_NAME", "history")
+    sends: list[int] = []
+    first = delivery.deliver_once(
+        "slack-app", "m-5", "C1", lambda: sends.append(1) or {"ts": "1.1"}
+    )
+    again = delivery.deliver_once(
+        "slack-app", "m-5", "C1", lambda: sends.append(2) or {"ts": "2.2"}
+    )
+    assert sends == [1]
+    assert again.result == first.result == {"ts": "1.1"}
+    (item,) = ddb.scan(TableName="history")["Items"]
+    assert item["pk"]["S"] == delivery.HISTORY_CLAIMS_PK
+    assert item["sk"]["S"].startswith(delivery.KEY_PREFIX + "#")
+    assert int(item["expires_at"]["N"]) > 0  # the table's TTL removes it
+
+
+def test_without_any_table_delivery_refuses_rather_than_risk_a_repeat(
+    aws: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from alert_service.config import ConfigurationError
+
+    monkeypatch.delenv("IDEMPOTENCY_TABLE_NAME", raising=False)
+    monkeypatch.delenv("HISTORY_TABLE_NAME", raising=False)
+    with pytest.raises(ConfigurationError, match="IDEMPOTENCY_TABLE_NAME"):
+        delivery.deliver_once("slack", "m-6", "webhook", lambda: None)

@@ -183,6 +183,28 @@ def test_a_redelivered_batch_changes_nothing(incident_view: IncidentView) -> Non
     assert len(root.replies) == 2
 
 
+def test_only_the_contract_variables_still_post_once(
+    incident_view: IncidentView, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # CONTRACT.md gives the function SLACK_APP_SECRET_ID, SLACK_API_URL and HISTORY_TABLE_NAME:
+    # without IDEMPOTENCY_TABLE_NAME the once-only records live in the history table.
+    from alert_service import delivery
+
+    monkeypatch.delenv("IDEMPOTENCY_TABLE_NAME")
+    delivery.reset()
+    incident_view.notify(alarm_at(30))
+    incident_view.notify(alarm_at(35))
+    records = incident_view.records()
+    incident_view.deliver(records)
+    before = len(incident_view.slack.calls)
+    incident_view.deliver(records)
+    # The claims' own stream records (pk ONCE#delivery) are not changes to show.
+    incident_view.deliver(incident_view.records())
+    assert len(incident_view.slack.calls) == before
+    root = only_root(incident_view)
+    assert len(root.replies) == 1
+
+
 def test_own_writes_come_back_and_are_ignored(incident_view: IncidentView) -> None:
     incident_view.notify(alarm_at(30))
     incident_view.pump()

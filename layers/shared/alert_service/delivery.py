@@ -17,7 +17,7 @@ from functools import cache
 from typing import Any, Generic, TypeVar
 
 from alert_service import clients
-from alert_service.config import required
+from alert_service.config import env, required
 
 # Records outlive the failure queue's 14-day retention, so a replay two weeks later still skips
 # what was delivered before the failure.
@@ -37,13 +37,31 @@ def _config() -> Any:
     return IdempotencyConfig(expires_after_seconds=RECORD_TTL_SECONDS)
 
 
+# Where once-only records live when no IDEMPOTENCY_TABLE_NAME is given (below).
+HISTORY_CLAIMS_PK = "ONCE#delivery"
+
+
 @cache
 def _store() -> Any:
     # Made on first delivery: the persistence layer makes a boto3 client when built (~140 ms).
     from aws_lambda_powertools.utilities.idempotency import DynamoDBPersistenceLayer
 
+    table = env("IDEMPOTENCY_TABLE_NAME")
+    if table or not env("HISTORY_TABLE_NAME"):
+        return DynamoDBPersistenceLayer(
+            table_name=required("IDEMPOTENCY_TABLE_NAME"), boto3_client=clients.client("dynamodb")
+        )
+    # The Slack incident view's contract names only HISTORY_TABLE_NAME: without an idempotency
+    # table its records go to the history table, under one partition of their own (pk
+    # ONCE#delivery, sk the idempotency key), expiring through the table's TTL attribute. One
+    # partition takes ~1,000 writes a second, far above what Slack's own limits let through.
     return DynamoDBPersistenceLayer(
-        table_name=required("IDEMPOTENCY_TABLE_NAME"), boto3_client=clients.client("dynamodb")
+        table_name=required("HISTORY_TABLE_NAME"),
+        key_attr="pk",
+        sort_key_attr="sk",
+        static_pk_value=HISTORY_CLAIMS_PK,
+        expiry_attr="expires_at",
+        boto3_client=clients.client("dynamodb"),
     )
 
 
