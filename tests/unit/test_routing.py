@@ -392,3 +392,18 @@ def test_the_routing_functions_may_read_alarm_tags_and_only_those_of_this_accoun
         assert template.resolve(tags["Resource"]) == (
             "arn:aws:cloudwatch:ap-northeast-2:123456789012:alarm:*"
         )
+
+
+def test_the_layers_routing_json_is_routing_yaml_converted(tmp_path: Path) -> None:
+    """What sam build ships (layers/shared/routing.json) is the reviewed routing.yaml, and a copy
+    that drifted, or is missing, fails ``make check-routing`` (so ``make build``) naming the fix."""
+    assert build_routing.sync_problems() == []
+    source = tmp_path / "routing.yaml"
+    source.write_text((ROOT / "routing.yaml").read_text(encoding="utf-8"), encoding="utf-8")
+    copy = tmp_path / "routing.json"
+    assert "missing" in build_routing.sync_problems(source, copy)[0]
+    copy.write_text(build_routing.as_json(source), encoding="utf-8")
+    assert build_routing.sync_problems(source, copy) == []
+    source.write_text(source.read_text(encoding="utf-8").replace("[dba]", "[dbas]"), "utf-8")
+    [problem] = build_routing.sync_problems(source, copy)
+    assert "make routing" in problem
