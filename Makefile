@@ -112,10 +112,11 @@ routing: $(STAMP)
 	$(PY) scripts/build_routing.py --sync
 
 # Who would get what for a sample event, with the repository's routing.yaml (README: Routing):
-#   make route EVENT=events/cpu_alarm.json [SEVERITY=critical]
+#   make route EVENT=events/cpu_alarm.json [SEVERITY=critical] [RULES=routing.example.yaml]
+RULES ?= routing.yaml
 route: $(STAMP)
-	@test -n "$(EVENT)" || { echo "usage: make route EVENT=events/<file>.json [SEVERITY=<tag>]"; exit 2; }
-	$(VENV)/bin/alert-route '$(EVENT)' --rules routing.yaml $(if $(SEVERITY),--severity '$(SEVERITY)')
+	@test -n "$(EVENT)" || { echo "usage: make route EVENT=events/<file>.json [SEVERITY=<tag>] [RULES=<file>]"; exit 2; }
+	$(VENV)/bin/alert-route '$(EVENT)' --rules '$(RULES)' $(if $(SEVERITY),--severity '$(SEVERITY)')
 
 bench: build $(RUNTIME_STAMP)
 	$(PY) -m bench

@@ -26,7 +26,7 @@ from typing import Any
 from alert_service.render import one_line
 
 from local import EVENTS_DIR, ROOT
-from local.pipeline import Delivery, LocalPipeline
+from local.pipeline import Delivery, LocalPipeline, webhook_name
 from local.runtime import RuntimeMissing
 from local.slack_api import render as render_slack_message
 
@@ -122,7 +122,7 @@ def show_event(path: Path, deliveries: list[Delivery], email_count: list[int]) -
                 if not expected:
                     failures.append(f"{path.name}: {function}: {d.invocation.error_type}")
             for post in d.slack:
-                print("    Slack <- POST")
+                print(f"    Slack [{webhook_name(post.path)}] <- POST")
                 print_slack(post.payload)
             for mail in d.emails:
                 email_count[0] += 1

@@ -25,7 +25,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from local import TEMPLATE
+from local import ROOT, TEMPLATE
 from local.aws import FunctionSpec, LocalAws, Template
 from local.runtime import Invocation, Worker
 from local.slack import LocalSlack, SlackPost
@@ -93,9 +93,7 @@ class LocalPipeline:
         for spec in self.specs.values():
             secret_id = spec.environment.get("SLACK_WEBHOOK_SECRET_ID")
             if secret_id and secret_id not in self.secrets:
-                self.secrets[secret_id] = self.aws.create_secret(
-                    secret_id, {"webhook_url": self.slack.webhook_url}
-                )
+                self.secrets[secret_id] = self.aws.create_secret(secret_id, self.webhook_secret())
             app_secret = spec.environment.get("SLACK_APP_SECRET_ID")
             if app_secret and app_secret not in self.secrets:
                 self.secrets[app_secret] = self.aws.create_secret(
@@ -134,6 +132,16 @@ class LocalPipeline:
                 )["SubscriptionArn"]
                 # One queue per function and topic; the template subscribes each to one topic.
                 self.queues[spec.logical_id] = (queue_url, arn)
+
+    def webhook_secret(self) -> dict[str, Any]:
+        """The webhook secret: the default webhook and every webhook the shipped routing rules
+        name (layers/shared/routing.json), each its own path on the loopback Slack."""
+        return {
+            "webhook_url": self.slack.webhook_url,
+            "webhooks": {
+                name: self.slack.base_url + webhook_path(name) for name in routed_webhooks()
+            },
+        }
 
     def local_env(self, spec: FunctionSpec) -> dict[str, str]:
         """Overrides of the function's environment for local runs."""
@@ -289,6 +297,27 @@ class LocalPipeline:
 
     def __exit__(self, *exc: object) -> None:
         self.close()
+
+
+def webhook_path(name: str) -> str:
+    """The loopback path of webhook ``name`` (the default one keeps slack.WEBHOOK_PATH)."""
+    return f"/services/T00000000/B{name.upper()}/LOCAL{name.upper()}WEBHOOK"
+
+
+def webhook_name(path: str) -> str:
+    """Which webhook a post to ``path`` went to: what the demo prints beside it."""
+    return next((n for n in routed_webhooks() if webhook_path(n) == path), "default")
+
+
+def routed_webhooks() -> list[str]:
+    """The webhook names the layer's routing rules send to, besides ``default``."""
+    rules = ROOT / "layers" / "shared" / "routing.json"
+    if not rules.exists():
+        return []
+    data = json.loads(rules.read_text(encoding="utf-8"))
+    blocks = [*data.get("rules", []), data.get("default") or {}]
+    names = dict.fromkeys(n for b in blocks for n in b.get("slack_webhooks", ()))
+    return [n for n in names if n != "default"]
 
 
 def _publish_attributes(attributes: dict[str, Any]) -> dict[str, dict[str, str]]:

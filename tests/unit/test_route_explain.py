@@ -11,7 +11,7 @@ from alert_service import config
 from alert_service.routing.explain import main
 from conftest import EVENTS_DIR, ROOT
 
-RULES = str(ROOT / "routing.yaml")
+RULES = str(ROOT / "routing.example.yaml")
 
 
 @pytest.fixture(autouse=True)
