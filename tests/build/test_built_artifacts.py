@@ -156,6 +156,15 @@ def first_event(stack: Any, function: str) -> dict[str, Any] | None:
         return {"incident_id": f"INC-20240112073000-{uuid.uuid4().hex[:16]}", "step": "escalate-1"}
     if function == "DailyDigestFunction":
         return {}  # ScheduleV2 without an Input
+    if function == "QuietSweepFunction":  # an EventBridge rule's tick (Schedule: rate(1 minute))
+        return {
+            "version": "0",
+            "id": str(uuid.uuid4()),
+            "detail-type": "Scheduled Event",
+            "source": "aws.events",
+            "time": "2024-01-12T07:31:00Z",
+            "detail": {},
+        }
     if function in ("SlackIncidentFunction", "SlackActionsFunction"):
         return None
     raise AssertionError(f"{function}: no first event known; add one here")
