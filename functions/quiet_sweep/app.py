@@ -1,10 +1,11 @@
 """QuietSweepFunction: every minute (EventBridge schedule) -> the notices no notification triggers.
 
 The summary of a flapping alarm that has been stable for the window, and "silence ended, alarm
-still in ALARM" (issue 12). sweep -> render once per channel -> send once per channel and
-recipient (deliver_once keyed by the notice's id, so a notification that already delivered the
-same summary, a retry or an overlapping run never sends it twice) -> mark it done only when every
-channel has it. A failure fails the invocation; the next run sends what is missing.
+still in ALARM" (issue 12). sweep -> route (where the alarm's messages go: the routing rules,
+else the template parameters) -> render -> send once per channel and destination (deliver_once
+keyed by the notice's id, so a notification that already delivered the same summary, a retry or an
+overlapping run never sends it twice) -> mark it done only when every destination has it. A
+failure fails the invocation; the next run sends what is missing.
 """
 
 from __future__ import annotations
