@@ -11,7 +11,7 @@ export SAM_CLI_TELEMETRY := 0
 # Quiet pip: these machines' pip config names local mirrors that may be absent.
 PIP_QUIET := --disable-pip-version-check -q
 
-.PHONY: venv demo test unit lint lint-python lint-template build invoke deploy deploy-prod clean bench replay fmt check-routing route
+.PHONY: venv demo test unit lint lint-python lint-template build invoke deploy deploy-prod clean bench replay fmt check-routing routing route
 
 venv: $(STAMP)
 $(STAMP): requirements-dev.txt pyproject.toml
@@ -40,6 +40,7 @@ $(RUNTIME_STAMP): | $(STAMP)
 # installs, prunes and precompiles, so `sam build` alone, as users run it, gives what ships.
 # --cached: a layer or function whose folder did not change is copied from .aws-sam/cache.
 build: $(STAMP)
+	$(PY) scripts/build_routing.py --check
 	$(SAM) build --parallel --cached
 
 demo: build $(RUNTIME_STAMP)
@@ -106,11 +107,16 @@ replay: $(STAMP)
 check-routing: $(STAMP)
 	$(PY) scripts/build_routing.py --check
 
+# routing.yaml -> layers/shared/routing.json, what the layer ships (sam build cannot read YAML).
+routing: $(STAMP)
+	$(PY) scripts/build_routing.py --sync
+
 # Who would get what for a sample event, with the repository's routing.yaml (README: Routing):
-#   make route EVENT=events/cpu_alarm.json [SEVERITY=critical]
+#   make route EVENT=events/cpu_alarm.json [SEVERITY=critical] [RULES=routing.example.yaml]
+RULES ?= routing.yaml
 route: $(STAMP)
-	@test -n "$(EVENT)" || { echo "usage: make route EVENT=events/<file>.json [SEVERITY=<tag>]"; exit 2; }
-	$(VENV)/bin/alert-route '$(EVENT)' --rules routing.yaml $(if $(SEVERITY),--severity '$(SEVERITY)')
+	@test -n "$(EVENT)" || { echo "usage: make route EVENT=events/<file>.json [SEVERITY=<tag>] [RULES=<file>]"; exit 2; }
+	$(VENV)/bin/alert-route '$(EVENT)' --rules '$(RULES)' $(if $(SEVERITY),--severity '$(SEVERITY)')
 
 bench: build $(RUNTIME_STAMP)
 	$(PY) -m bench

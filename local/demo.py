@@ -26,11 +26,13 @@ from typing import Any
 from alert_service.render import one_line
 
 from local import EVENTS_DIR, ROOT
-from local.pipeline import Delivery, LocalPipeline
+from local.pipeline import Delivery, LocalPipeline, webhook_name
 from local.runtime import RuntimeMissing
 from local.slack_api import render as render_slack_message
 
 OUTPUT_DIR = ROOT / "demo-output"
+ROUTING_EXAMPLE = ROOT / "routing.example.yaml"
+FLAPPING_ALARM = "OTT-DB-CPU-Utilization-High"
 # (event file stem, function logical id) pairs whose failure is the point of the sample.
 # None today: the contract says nothing is dropped, not even malformed or empty messages.
 EXPECTED_FAILURES: set[tuple[str, str]] = set()
@@ -74,6 +76,8 @@ def print_slack(payload: Any, prefix: str = "      ") -> None:
             print(f"{prefix}title   {attachment['title']}")
         if attachment.get("color"):
             print(f"{prefix}colour  {attachment['color']}")
+        if attachment.get("text"):  # a quiet notice (flapping, summary, silence ended)
+            print(f"{prefix}body    {indent(attachment['text'], prefix + '        ')}")
         fields = attachment.get("fields") or []
         label_width = max((width(str(f.get("title", ""))) for f in fields), default=0)
         for f in fields:
@@ -122,7 +126,7 @@ def show_event(path: Path, deliveries: list[Delivery], email_count: list[int]) -
                 if not expected:
                     failures.append(f"{path.name}: {function}: {d.invocation.error_type}")
             for post in d.slack:
-                print("    Slack <- POST")
+                print(f"    Slack [{webhook_name(post.path)}] <- POST")
                 print_slack(post.payload)
             for mail in d.emails:
                 email_count[0] += 1
@@ -266,6 +270,135 @@ def sample_events() -> list[Path]:
     return sorted(EVENTS_DIR.glob("*.json"), key=when)
 
 
+# --- silences and flapping (issue 12) ------------------------------------------------------------
+def history_table(stack: LocalPipeline) -> str:
+    return stack.template.physical_name("AlarmHistoryTable")
+
+
+def add_demo_silence(stack: LocalPipeline) -> Any:
+    """A one-hour silence on the memory alarm, as `alert-incidents silence add` makes it."""
+    from datetime import UTC, datetime, timedelta
+
+    from alert_service.silences.model import new_silence
+    from alert_service.silences.store import SilenceStore
+
+    store = SilenceStore(history_table(stack), client=stack.aws.client("dynamodb"))
+    return store.add(
+        new_silence(
+            match="OTT-DB-FreeableMemory*",
+            created_by="demo",
+            comment="planned failover test",
+            now=datetime.now(UTC),
+            duration=timedelta(hours=1),
+        )
+    )
+
+
+def alarm_change(name: str, state: str, at: Any, message_id: str, sample: str) -> dict[str, Any]:
+    """A sample event as the alarm ``name`` changing to ``state`` at ``at``."""
+    event = json.loads((EVENTS_DIR / sample).read_text(encoding="utf-8"))
+    sns = event["Records"][0]["Sns"]
+    message = json.loads(sns["Message"])
+    message.update(
+        AlarmName=name,
+        NewStateValue=state,
+        OldStateValue="OK" if state == "ALARM" else "ALARM",
+        StateChangeTime=at.strftime("%Y-%m-%dT%H:%M:%S.000+0000"),
+    )
+    sns.update(Message=json.dumps(message, ensure_ascii=False), MessageId=message_id)
+    sns["Subject"] = f'{state}: "{name}"'
+    return event
+
+
+def sent(deliveries: list[Delivery]) -> str:
+    """What the channels got from one notification, in one line."""
+    slack = [webhook_name(p.path) for d in deliveries if d.note != "table stream" for p in d.slack]
+    emails = sum(len(d.emails) for d in deliveries)
+    sms = sum(len(d.sms) for d in deliveries)
+    return f"Slack {len(slack)} ({', '.join(slack) or '-'}), email {emails}, SMS {sms}"
+
+
+def failed(deliveries: list[Delivery], what: str) -> list[str]:
+    return [
+        f"{what}: {d.function}: {d.invocation.error_type}"
+        for d in deliveries
+        if not d.invocation.ok
+    ]
+
+
+def show_silenced(stack: LocalPipeline, silence: Any) -> list[str]:
+    from datetime import UTC, datetime, timedelta
+
+    print(style(f"━━ a silenced alarm: silence {silence.id} on {silence.match!r}", BOLD))
+    at = datetime.now(UTC) + timedelta(seconds=1)
+    event = alarm_change(
+        "OTT-DB-FreeableMemory-Low", "ALARM", at, "demo-silenced-1", "freeable_memory_alarm.json"
+    )
+    deliveries = stack.publish(event)
+    # SNS gave the published message its own MessageId: the one the functions saw.
+    message_id = deliveries[0].event["Records"][0]["Sns"]["MessageId"]
+    item = stack.aws.client("dynamodb").get_item(
+        TableName=history_table(stack),
+        Key={"pk": {"S": f"MSG#{message_id}"}, "sk": {"S": "EVENT"}},
+    )
+    print(f"  sent: {sent(deliveries)}")
+    print(f"  stored in history: {'yes' if 'Item' in item else style('NO', RED)}\n")
+    return failed(deliveries, "silenced") + ([] if "Item" in item else ["silenced: not stored"])
+
+
+def show_flapping(stack: LocalPipeline) -> list[str]:
+    """8 changes a minute apart (FLAP_THRESHOLD 6): 5 messages, the notice, 2 held; then the
+    sweep, the alarm stable for the window, sends the summary once per destination."""
+    from datetime import UTC, datetime, timedelta
+
+    print(style(f"━━ a flapping alarm: {FLAPPING_ALARM}, 8 changes a minute apart", BOLD))
+    start = datetime.now(UTC) - timedelta(minutes=70)
+    problems: list[str] = []
+    for n in range(8):
+        state = "ALARM" if n % 2 == 0 else "OK"
+        event = alarm_change(
+            FLAPPING_ALARM, state, start + timedelta(minutes=n), f"demo-flap-{n}", "cpu_alarm.json"
+        )
+        deliveries = stack.publish(event)
+        print(f"  change {n + 1} {state:<5} {sent(deliveries)}")
+        for post in (p for d in deliveries for p in d.slack):
+            attachments = (post.payload or {}).get("attachments") or [{}]
+            if "fields" not in attachments[0]:  # a quiet notice, not the alarm's message
+                print(f"    Slack [{webhook_name(post.path)}] <- POST")
+                print_slack(post.payload, prefix="      ")
+        problems += failed(deliveries, f"flapping change {n + 1}")
+    print("  QuietSweepFunction (the alarm has been stable for the window):")
+    problems += run_sweep(stack)
+    print("  QuietSweepFunction again: nothing is sent twice")
+    problems += run_sweep(stack)
+    print()
+    return problems
+
+
+def run_sweep(stack: LocalPipeline) -> list[str]:
+    tick = {"detail-type": "Scheduled Event", "source": "aws.events", "detail": {}}
+    delivery = stack.direct("QuietSweepFunction", tick)
+    print(f"    {sent([delivery])}")
+    for post in delivery.slack:
+        print(f"    Slack [{webhook_name(post.path)}] <- POST")
+        print_slack(post.payload, prefix="        ")
+    return failed([delivery], "quiet sweep")
+
+
+def show_silence_ended(stack: LocalPipeline, silence: Any) -> list[str]:
+    """The silence ends while its alarm is still in ALARM: the page it held back, once."""
+    from datetime import UTC, datetime
+
+    from alert_service.silences.store import SilenceStore
+
+    print(style(f"━━ silence {silence.id} expired, the memory alarm still in ALARM", BOLD))
+    store = SilenceStore(history_table(stack), client=stack.aws.client("dynamodb"))
+    store.expire(silence.id, by="demo", now=datetime.now(UTC))
+    problems = run_sweep(stack)
+    print()
+    return problems
+
+
 def main() -> int:
     started = time.perf_counter()
     events = sample_events()
@@ -273,7 +406,9 @@ def main() -> int:
     for old in OUTPUT_DIR.glob("*.html"):
         old.unlink()
     try:
-        stack = LocalPipeline()
+        # The example rules (named webhooks dba and platform, severity, an SMS page), not the
+        # repository's routing.yaml, which ships with no rules (every alarm: the default route).
+        stack = LocalPipeline(routing_file=ROUTING_EXAMPLE)
     except RuntimeMissing as error:
         print(f"demo: {error}", file=sys.stderr)
         return 2
@@ -293,7 +428,11 @@ def main() -> int:
             )
             if not init.ok:
                 failures.append(f"{logical_id}: init failed")
-        print(f"  set up in {setup:.1f} s\n")
+        print(f"  set up in {setup:.1f} s")
+        print(f"  routing rules: {ROUTING_EXAMPLE.relative_to(ROOT)}\n")
+        # Before any event: the relay's and fan-out's warm workers then read it on first use
+        # (each process reuses the list of silences for SILENCE_CACHE_SECONDS).
+        silence = add_demo_silence(stack)
         for path in events:
             event = json.loads(path.read_text(encoding="utf-8"))
             records = event.get("Records", [])
@@ -302,6 +441,9 @@ def main() -> int:
             print(style(title + (f"  {short(subject, 70)}" if subject else ""), BOLD))
             failures += show_event(path, stack.publish(event), email_count)
             print()
+        failures += show_silenced(stack, silence)
+        failures += show_flapping(stack)
+        failures += show_silence_ended(stack, silence)
         print(style("━━ Slack incident view (the channel, as a reader sees it)", BOLD))
         show_incident_view(stack)
         if click_acknowledge(stack):

@@ -18,6 +18,7 @@ after each ``publish`` (or ``run_streams()``), in Lambda's event shape and batch
 from __future__ import annotations
 
 import json
+import re
 import time
 from collections.abc import Iterable
 from concurrent.futures import ThreadPoolExecutor
@@ -25,7 +26,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from local import TEMPLATE
+from local import ROOT, TEMPLATE
 from local.aws import FunctionSpec, LocalAws, Template
 from local.runtime import Invocation, Worker
 from local.slack import LocalSlack, SlackPost
@@ -64,8 +65,16 @@ class LocalPipeline:
         functions: Iterable[str] | None = None,
         start_workers: bool = True,
         template_path: Path = TEMPLATE,
+        routing_file: Path | None = None,
     ) -> None:
+        """``routing_file``: routing rules (YAML) for the functions instead of those the layer
+        ships (ALERT_ROUTING_FILE); the webhook secret then holds every webhook they name."""
         self.template = Template(template_path, {**DEMO_PARAMETERS, **(parameters or {})})
+        self.routing_file = routing_file
+        # The layer reads JSON only: the file converted, where the demo keeps its output.
+        self.routing_json = (
+            routing_json(routing_file, ROOT / "demo-output") if routing_file else None
+        )
         specs = self.template.functions()
         if functions is not None:
             wanted = set(functions)
@@ -93,9 +102,7 @@ class LocalPipeline:
         for spec in self.specs.values():
             secret_id = spec.environment.get("SLACK_WEBHOOK_SECRET_ID")
             if secret_id and secret_id not in self.secrets:
-                self.secrets[secret_id] = self.aws.create_secret(
-                    secret_id, {"webhook_url": self.slack.webhook_url}
-                )
+                self.secrets[secret_id] = self.aws.create_secret(secret_id, self.webhook_secret())
             app_secret = spec.environment.get("SLACK_APP_SECRET_ID")
             if app_secret and app_secret not in self.secrets:
                 self.secrets[app_secret] = self.aws.create_secret(
@@ -135,6 +142,15 @@ class LocalPipeline:
                 # One queue per function and topic; the template subscribes each to one topic.
                 self.queues[spec.logical_id] = (queue_url, arn)
 
+    def webhook_secret(self) -> dict[str, Any]:
+        """The webhook secret: the default webhook and every webhook the routing rules name
+        (``routed_webhooks``), each its own path on the loopback Slack."""
+        secret: dict[str, Any] = {"webhook_url": self.slack.webhook_url}
+        names = routed_webhooks(self.routing_file)
+        if names:
+            secret["webhooks"] = {n: self.slack.base_url + webhook_path(n) for n in names}
+        return secret
+
     def local_env(self, spec: FunctionSpec) -> dict[str, str]:
         """Overrides of the function's environment for local runs."""
         env = {
@@ -149,6 +165,8 @@ class LocalPipeline:
         }
         if "SLACK_API_URL" in spec.environment:
             env["SLACK_API_URL"] = self.slack_api.url
+        if self.routing_json is not None:
+            env["ALERT_ROUTING_FILE"] = str(self.routing_json)
         for key in ("EMAIL_SENDER", "EMAIL_RECIPIENTS", "SMS_RECIPIENTS"):
             if key in spec.environment:
                 env[key] = spec.environment[key]
@@ -289,6 +307,40 @@ class LocalPipeline:
 
     def __exit__(self, *exc: object) -> None:
         self.close()
+
+
+def webhook_path(name: str) -> str:
+    """The loopback path of webhook ``name`` (the default one keeps slack.WEBHOOK_PATH)."""
+    return f"/services/T00000000/B{name.upper()}/LOCAL{name.upper()}WEBHOOK"
+
+
+def webhook_name(path: str) -> str:
+    """Which webhook a post to ``path`` went to: what the demo prints beside it."""
+    match = re.fullmatch(r"/services/T00000000/B([A-Z0-9_-]+)/LOCAL\1WEBHOOK", path)
+    return match.group(1).lower() if match else "default"
+
+
+def routed_webhooks(routing_file: Path | None) -> list[str]:
+    """The webhook names a routing file sends to, besides ``default`` (none without a file)."""
+    if routing_file is None:
+        return []
+    from alert_service.routing import load_file
+
+    table = load_file(routing_file)
+    names = [n for rule in table.rules for n in rule.to.slack_webhooks]
+    names += table.default.slack_webhooks or ()
+    return [n for n in dict.fromkeys(names) if n != "default"]
+
+
+def routing_json(source: Path, out_dir: Path) -> Path:
+    """``source`` (YAML) checked and written as the JSON the layer reads (no YAML parser there)."""
+    from alert_service.routing.loader import parse_text
+
+    data, _ = parse_text(source.read_text(encoding="utf-8"), str(source))
+    out_dir.mkdir(parents=True, exist_ok=True)
+    target = out_dir / f"{source.stem}.json"
+    target.write_text(json.dumps(data, ensure_ascii=False), encoding="utf-8")
+    return target
 
 
 def _publish_attributes(attributes: dict[str, Any]) -> dict[str, dict[str, str]]:

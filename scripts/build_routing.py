@@ -5,8 +5,16 @@ build converts the repository's ``routing.yaml`` after checking it with the laye
 with the JSON Schema (``jsonschema``, tools venv). A bad file stops the build with ``file:line:``
 messages, never an invocation in Lambda.
 
+The layer's build (``layers/shared/sam_build.py``, run by ``sam build`` in a copy of
+``layers/shared`` with the standard library only) cannot read the repository's YAML, so the JSON it
+ships is kept in the repository beside it, generated from ``routing.yaml``: ``layers/shared/
+routing.json``. ``--check`` fails when that file is not what ``routing.yaml`` converts to, and
+``make build`` runs ``--check`` first, so a plain ``sam build`` ships exactly the reviewed rules.
+
 Usage:
   python scripts/build_routing.py --check [FILE ...]     # default: every routing*.yaml in the repo
+                                                          # and the layer's routing.json in sync
+  python scripts/build_routing.py --sync            # routing.yaml -> layers/shared/routing.json
   python scripts/build_routing.py --out <layer python dir> [--source routing.yaml]
       writes <dir>/alert_service/routing/routing.json (a missing source writes nothing: the
       default route only). For the SAM build: --out .aws-sam/build/SharedLayer/python, or in a
@@ -28,6 +36,8 @@ from alert_service.routing.loader import RoutingFileError, compile_table, parse_
 
 SCHEMA = ROOT / "layers" / "shared" / "alert_service" / "routing" / "routing.schema.json"
 SHIPPED_NAME = Path("alert_service") / "routing" / "routing.json"
+# What sam_build.py copies into the built layer as SHIPPED_NAME (absent: the default route only).
+LAYER_COPY = ROOT / "layers" / "shared" / "routing.json"
 # Folders that hold other people's files or build output, never our routing files.
 SKIP_DIRS = {".git", ".aws-sam", "node_modules", "demo-output"}
 
@@ -77,30 +87,60 @@ def check_file(path: Path) -> list[str]:
     return schema_problems(data, lines, str(path))
 
 
+def as_json(source: Path) -> str:
+    """``source`` checked and converted: the text the layer reads."""
+    data, _ = parse_text(source.read_text(encoding="utf-8"), str(source))
+    compile_table(data, str(source))  # what the layer will do with it, once, here
+    return json.dumps(data, ensure_ascii=False, sort_keys=True) + "\n"
+
+
 def convert(source: Path, out_dir: Path) -> Path | None:
     """Check ``source`` and write it as JSON into the built layer; None when there is no source."""
     if not source.exists():
         return None
-    data, _ = parse_text(source.read_text(encoding="utf-8"), str(source))
-    compile_table(data, str(source))  # what the layer will do with it, once, here
+    text = as_json(source)  # before anything is written: a bad file leaves no output
     target = out_dir / SHIPPED_NAME
     target.parent.mkdir(parents=True, exist_ok=True)
-    target.write_text(json.dumps(data, ensure_ascii=False, sort_keys=True) + "\n", "utf-8")
+    target.write_text(text, "utf-8")
     return target
+
+
+def sync_problems(source: Path = ROOT / "routing.yaml", copy: Path = LAYER_COPY) -> list[str]:
+    """Why the layer's routing.json is not ``source`` converted ([] when it is)."""
+    fix = "run `make routing` and commit it"
+    if not source.exists():
+        return [f"{copy}: {source.name} is gone; remove it ({fix})"] if copy.exists() else []
+    if not copy.exists():
+        return [f"{copy}: missing, so the layer would ship no rules ({fix})"]
+    if copy.read_text(encoding="utf-8") != as_json(source):
+        return [f"{copy}: not what {source.name} converts to ({fix})"]
+    return []
 
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--check", action="store_true", help="check files, write nothing")
+    parser.add_argument("--sync", action="store_true", help="write layers/shared/routing.json")
     parser.add_argument("--out", type=Path, help="the built layer's python/ directory")
     parser.add_argument("--source", type=Path, default=ROOT / "routing.yaml")
     parser.add_argument("files", nargs="*", type=Path)
     args = parser.parse_args(argv)
-    if args.check == bool(args.out):
-        parser.error("give exactly one of --check or --out")
+    if [args.check, args.sync, bool(args.out)].count(True) != 1:
+        parser.error("give exactly one of --check, --sync or --out")
+    if args.sync:
+        try:
+            text = as_json(args.source)
+        except RoutingFileError as error:
+            print(error, file=sys.stderr)
+            return 1
+        LAYER_COPY.write_text(text, "utf-8")
+        print(f"routing: {LAYER_COPY} written from {args.source}")
+        return 0
     if args.check:
         files = args.files or routing_files()
         problems = [line for path in files for line in check_file(path)]
+        if not args.files and not problems:
+            problems = sync_problems(args.source)
         for line in problems:
             print(line, file=sys.stderr)
         if not problems:

@@ -1,9 +1,12 @@
 """NotifyFanoutFunction: SNS (db-alarm topic) -> email through SES and SMS through SNS.
 
-parse -> decide (decide.py: EMAIL_STATES / SMS_STATES) -> render once per channel -> send once per
-recipient. Every recipient is attempted; failures are collected, masked, and raised at the end so
-Lambda retries the invocation; deliveries that succeeded are remembered per (channel, MessageId,
-recipient) in the idempotency table and not repeated on that retry.
+parse -> plan (severity, route: the routing file's rules, else EMAIL_*/SMS_* as the default route;
+quiet state: silences, flapping) -> decide -> render once per channel -> send once per recipient. A
+silenced or flapping alarm's messages are held (history keeps it); the flapping notice or the
+stabilised summary goes out instead, once per recipient. Every recipient is attempted; failures
+are collected, masked, and raised at the end so Lambda retries the invocation; deliveries that
+succeeded are remembered per (channel, MessageId, recipient) in the idempotency table and not
+repeated on that retry.
 """
 
 from __future__ import annotations
@@ -14,7 +17,7 @@ from collections.abc import Callable
 from functools import partial
 from typing import Any
 
-from alert_service import config, decide, delivery, parse
+from alert_service import config, decide, delivery, parse, plan
 from alert_service.alarm import Notification
 from alert_service.channels import DeliveriesFailed, is_retryable, report_failure
 from alert_service.channels import email as email_channel
@@ -42,7 +45,10 @@ def handler(event: dict[str, Any], context: Any) -> dict[str, int]:
     # Cached per process: the first invocation checks the configuration, and a bad value fails it
     # with ConfigurationError naming the variable and the (masked) entry.
     settings = config.fanout_settings()
-    routing = decide.routing()
+    from alert_service.routing import Defaults  # the model only; the file is read on first route
+
+    defaults = Defaults.from_settings(settings)
+    table = config.env("HISTORY_TABLE_NAME")
     delivery.register_lambda_context(context)
     display = config.display_settings()
     notifications = parse.notifications(event)  # NotAnSnsEvent fails the invocation
@@ -51,9 +57,21 @@ def handler(event: dict[str, Any], context: Any) -> dict[str, int]:
     try:
         for notification in notifications:
             logger.set_correlation_id(notification.message_id)
-            targets = decide.decide(notification, routing, channels=FANOUT_CHANNELS)
             try:
-                _fan_out(notification, targets, settings, display, outcome, failures)
+                planned = plan.plan(
+                    notification,
+                    channels=FANOUT_CHANNELS,
+                    defaults=defaults,
+                    display=display,
+                    table=table,
+                )
+            except Exception as error:  # the quiet state unreadable: retry this record only
+                reason = report_failure(logger, "Planning failed", error)
+                failures.append(f"{notification.message_id}: {reason}")
+                outcome["failed", "plan"] += 1
+                continue
+            try:
+                _fan_out(notification, planned, settings, display, outcome, failures)
             except Exception as error:  # a rendering bug must not stop the other records
                 logger.exception("Rendering failed")
                 failures.append(f"{notification.message_id}: {type(error).__name__}")
@@ -68,35 +86,41 @@ def handler(event: dict[str, Any], context: Any) -> dict[str, int]:
 
 def _fan_out(
     notification: Notification,
-    targets: list[decide.Delivery],
+    planned: plan.Plan,
     settings: config.FanoutSettings,
     display: config.DisplaySettings,
     outcome: Counter[tuple[str, str]],
     failures: list[str],
 ) -> None:
-    """Render once per channel, send once per recipient."""
-    if not targets:
+    """Render once per channel and message, send once per recipient."""
+    if not planned.deliveries:
         logger.info("Nothing to send", extra={"state": notification.state})
         return
-    view = build_view(notification, display)
-    rendered: dict[str, Any] = {}
-    for target in targets:
+    view = build_view(notification, display, severity=planned.severity)
+    rendered: dict[tuple[str, str | None], Any] = {}
+    for target in planned.deliveries:
         masked = MASKS[target.channel](target.destination)
         if target.held_by:
             logger.info(
                 "Held",
                 extra={"channel": target.channel, "recipient": masked, "held_by": target.held_by},
             )
-            outcome["held", target.channel] += 1
+            plan.count_held(target, _service_name())
             continue
-        if target.channel not in rendered:
-            rendered[target.channel] = _render(target.channel, view)
-        send = _sender(target, settings, rendered[target.channel])
+        what = (target.channel, target.notice.notice_id if target.notice else None)
+        if what not in rendered:
+            rendered[what] = _render(target, view)
+        send = _sender(target, settings, rendered[what])
         _attempt(target, notification, masked, outcome, failures, send)
 
 
-def _render(channel: str, view: View) -> Any:
-    return email_render.render(view) if channel == "email" else sms_render.render(view)
+def _render(target: decide.Delivery, view: View) -> Any:
+    """The channel's layout of the notification, or of the quiet notice it stands for."""
+    if target.notice is not None:
+        if target.channel == "email":
+            return email_render.render_quiet(target.notice)
+        return sms_render.render_quiet(target.notice)
+    return email_render.render(view) if target.channel == "email" else sms_render.render(view)
 
 
 def _sender(
@@ -118,7 +142,7 @@ def _attempt(
     channel = target.channel
     try:
         sent = delivery.deliver_once(
-            channel, notification.message_id, target.once_only_recipient, send
+            channel, target.once_only_id(notification), target.once_only_recipient, send
         ).sent
     except Exception as error:  # one recipient's failure must not cost the others their message
         # Not a DeliveryError: the same delivery in progress elsewhere, the idempotency table
@@ -152,7 +176,6 @@ def _publish_metrics(outcome: Counter[tuple[str, str]]) -> None:
         "failed": "NotificationsFailed",
         # Failures a retry cannot help (channels/__init__.py): alarm on these to call an operator.
         "refused": "DeliveriesRefused",
-        "held": "NotificationsHeld",
     }
     for (kind, channel), count in sorted(outcome.items()):
         with single_metric(

@@ -1,10 +1,11 @@
 """QuietSweepFunction: every minute (EventBridge schedule) -> the notices no notification triggers.
 
 The summary of a flapping alarm that has been stable for the window, and "silence ended, alarm
-still in ALARM" (issue 12). sweep -> render once per channel -> send once per channel and
-recipient (deliver_once keyed by the notice's id, so a notification that already delivered the
-same summary, a retry or an overlapping run never sends it twice) -> mark it done only when every
-channel has it. A failure fails the invocation; the next run sends what is missing.
+still in ALARM" (issue 12). sweep -> route (where the alarm's messages go: the routing rules,
+else the template parameters) -> render -> send once per channel and destination (deliver_once
+keyed by the notice's id, so a notification that already delivered the same summary, a retry or an
+overlapping run never sends it twice) -> mark it done only when every destination has it. A
+failure fails the invocation; the next run sends what is missing.
 """
 
 from __future__ import annotations
@@ -15,7 +16,8 @@ from datetime import UTC, datetime
 from functools import partial
 from typing import Any
 
-from alert_service import config, delivery, secrets
+from alert_service import config, decide, delivery
+from alert_service.alarm import Notification
 from alert_service.channels import DeliveriesFailed, DeliveryError
 from alert_service.channels import email as email_channel
 from alert_service.channels import sms as sms_channel
@@ -24,8 +26,8 @@ from alert_service.redact import mask_email, mask_phone
 from alert_service.render import email as email_render
 from alert_service.render import slack as slack_layout
 from alert_service.render import sms as sms_render
+from alert_service.routing import Defaults, route
 from alert_service.silences import sweep
-from alert_service.silences.notices import QuietView
 from aws_lambda_powertools import Logger, Metrics
 from aws_lambda_powertools.metrics import MetricUnit
 
@@ -48,7 +50,7 @@ def handler(event: dict[str, Any], context: Any) -> dict[str, int]:
     for due in sweep.due(table, datetime.now(UTC), display):
         logger.append_keys(notice_id=due.view.notice_id)
         before = len(failures)
-        for channel, recipient, masked, send in _targets(due.view, fanout):
+        for channel, recipient, masked, send in _targets(due, fanout):
             try:
                 sent += delivery.deliver_once(channel, due.view.notice_id, recipient, send).sent
             except Exception as error:  # the others still get theirs
@@ -67,30 +69,41 @@ def handler(event: dict[str, Any], context: Any) -> dict[str, int]:
 
 
 def _targets(
-    view: QuietView, fanout: config.FanoutSettings
+    due: sweep.Due, fanout: config.FanoutSettings
 ) -> list[tuple[str, str, str, Callable[[], object]]]:
-    """(channel, recipient, masked recipient, send) for every channel this notice goes to: the
-    webhook when configured; email and SMS as an alarm in the notice's state would go."""
-    targets: list[tuple[str, str, str, Callable[[], object]]] = []
+    """(channel, once-only recipient, masked recipient, send) for every destination the notice
+    goes to: where its alarms' messages go (the routing file's rules, else the default route of
+    the template parameters), the webhook only when the function has the webhook secret."""
+    view = due.view
+    defaults = Defaults.from_settings(fanout)
+    chosen: dict[tuple[str, str], decide.Delivery] = {}
+    for alarm in due.alarms or (None,):
+        about = Notification(message_id=view.notice_id, raw_message="", alarm=alarm)
+        for target in decide.decide(
+            about, decide.from_route(route(about, None, defaults=defaults)), notices=[view]
+        ):
+            if target.notice is not None:
+                chosen.setdefault((target.channel, target.destination), target)
     secret_id = config.env("SLACK_WEBHOOK_SECRET_ID")
-    if secret_id:
-        payload = slack_layout.render_quiet(view)
-        targets.append(("slack", "webhook", "webhook", partial(_post, secret_id, payload)))
-    state = view.state
-    if state is None or state in fanout.email_states:
-        mail = email_render.render_quiet(view)
-        targets += [
-            ("email", a, mask_email(a), partial(email_channel.send, fanout.sender, a, mail))
-            for a in fanout.email_recipients
-        ]
-    if state is not None and state in fanout.sms_states:
-        text = sms_render.render_quiet(view)
-        targets += [
-            ("sms", n, mask_phone(n), partial(sms_channel.send, n, text))
-            for n in fanout.sms_recipients
-        ]
+    targets: list[tuple[str, str, str, Callable[[], object]]] = []
+    for target in chosen.values():
+        if target.channel == "slack" and secret_id:
+            payload = slack_layout.render_quiet(view)
+            send: Callable[[], object] = partial(_post, secret_id, target.destination, payload)
+            masked = target.once_only_recipient
+        elif target.channel == "email":
+            mail = email_render.render_quiet(view)
+            send = partial(email_channel.send, fanout.sender, target.destination, mail)
+            masked = mask_email(target.destination)
+        elif target.channel == "sms":
+            text = sms_render.render_quiet(view)
+            send = partial(sms_channel.send, target.destination, text)
+            masked = mask_phone(target.destination)
+        else:
+            continue
+        targets.append((target.channel, target.once_only_recipient, masked, send))
     return targets
 
 
-def _post(secret_id: str, payload: dict[str, Any]) -> None:
-    webhook.post(secrets.webhook_url(secret_id), payload)  # the Posted result is not JSON
+def _post(secret_id: str, name: str, payload: dict[str, Any]) -> None:
+    webhook.post_named(secret_id, name, payload)  # the Posted result is not JSON

@@ -9,7 +9,9 @@ or without ``--use-container``, gives the artifacts that ship; nothing runs afte
 library only: the build container has python3 and pip, nothing else of ours.
 
 Layer: pip installs ``requirements.txt`` (pinned) for Lambda's platform, copies the project's
-packages beside it, removes what ``prune.txt`` lists, precompiles. Function: copies its code,
+packages beside it and the routing rules (``routing.json``, generated from the repository's
+``routing.yaml`` and kept in sync by ``make check-routing``: no YAML parser here), removes what
+``prune.txt`` lists, precompiles. Function: copies its code,
 installs its own requirements if it has any, precompiles.
 
 Why precompile: Lambda cannot write ``__pycache__`` into /opt or /var/task, so without bytecode
@@ -32,6 +34,9 @@ from pathlib import Path
 RUNTIME = (3, 11)
 PIP_PLATFORM = ("--platform", "manylinux2014_aarch64", "--implementation", "cp")
 PRUNE_FILE = Path(__file__).with_name("prune.txt")
+# The routing rules beside this file, and where alert_service.routing.loader reads them in Lambda.
+ROUTING_FILE = "routing.json"
+SHIPPED_ROUTING = Path("alert_service") / "routing" / "routing.json"
 SKIP = shutil.ignore_patterns("__pycache__", "*.pyc")
 
 
@@ -108,10 +113,26 @@ def build_layer(source: Path, artifacts: Path) -> None:
     # Every package of the source folder (alert_service), not the build files beside them.
     for package in sorted(p for p in source.iterdir() if (p / "__init__.py").is_file()):
         shutil.copytree(package, python / package.name, ignore=SKIP, dirs_exist_ok=True)
+    ship_routing(source / ROUTING_FILE, python)
     stale = prune(python, prune_rules())
     for rule in stale:
         print(f"prune.txt: {rule!r} matched nothing (stale rule?)", file=sys.stderr)
     precompile(python)
+
+
+def ship_routing(rules: Path, python: Path) -> None:
+    """Copy the routing rules into the package, after checking they are JSON (the full check ran
+    in ``make check-routing``); no file: every alarm takes the default route."""
+    if not rules.is_file():
+        return
+    import json
+
+    text = rules.read_text(encoding="utf-8")
+    try:
+        json.loads(text)
+    except ValueError as error:
+        raise SystemExit(f"{rules}: not JSON ({error}); run `make routing`") from None
+    (python / SHIPPED_ROUTING).write_text(text, encoding="utf-8")
 
 
 def build_function(source: Path, artifacts: Path) -> None:

@@ -156,6 +156,15 @@ def first_event(stack: Any, function: str) -> dict[str, Any] | None:
         return {"incident_id": f"INC-20240112073000-{uuid.uuid4().hex[:16]}", "step": "escalate-1"}
     if function == "DailyDigestFunction":
         return {}  # ScheduleV2 without an Input
+    if function == "QuietSweepFunction":  # an EventBridge rule's tick (Schedule: rate(1 minute))
+        return {
+            "version": "0",
+            "id": str(uuid.uuid4()),
+            "detail-type": "Scheduled Event",
+            "source": "aws.events",
+            "time": "2024-01-12T07:31:00Z",
+            "detail": {},
+        }
     if function in ("SlackIncidentFunction", "SlackActionsFunction"):
         return None
     raise AssertionError(f"{function}: no first event known; add one here")
@@ -306,6 +315,26 @@ def test_layer_has_the_package_at_the_top_of_python(plain_build: Path) -> None:
     assert not (python / "python").exists(), "the package would land in /opt/python/python"
     build_files = {"Makefile", "sam_build.py", "prune.txt", "requirements.txt"}
     assert not build_files & {p.name for p in python.iterdir()}, "build files ship in the layer"
+
+
+def test_a_plain_sam_build_ships_the_routing_rules(plain_build: Path) -> None:
+    """The layer holds routing.yaml as JSON (layers/shared/routing.json, kept in sync by
+    ``make check-routing``) where the loader looks, and Lambda's interpreter reads its rules."""
+    python = artifact_dir(plain_build, LAYER_ID)
+    shipped = python / "alert_service" / "routing" / "routing.json"
+    assert shipped.is_file(), "routing.json is missing from the built layer"
+    assert shipped.read_text(encoding="utf-8") == (
+        ROOT / "layers" / "shared" / "routing.json"
+    ).read_text(encoding="utf-8")
+    names = [rule["name"] for rule in json.loads(shipped.read_text(encoding="utf-8"))["rules"]]
+    function = next(lid for lid, spec in SPECS.items() if LAYER_ID in spec.layers)
+    code = (
+        "from alert_service.routing import shipped_table\n"
+        "print(','.join(rule.name for rule in shipped_table().rules))\n"
+    )
+    done = run_in_runtime(plain_build, function, code)
+    assert done.returncode == 0, done.stderr[-2000:]
+    assert done.stdout.strip() == ",".join(names)
 
 
 def test_layer_leaves_boto3_to_the_runtime(plain_build: Path) -> None:

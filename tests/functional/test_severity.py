@@ -63,7 +63,7 @@ def test_severity_comes_from_the_alarms_tag(cloudwatch: Any) -> None:
 
 def test_no_tag_means_the_rule_decides(cloudwatch: Any) -> None:
     put_alarm(cloudwatch, CPU, {"team": "dba"})
-    table = routing.load_file(ROOT / "routing.yaml")
+    table = routing.load_file(ROOT / "routing.example.yaml")
     note = parse.notifications(load_event("cpu_alarm.json"))[0]
 
     tag = severity.of_alarm(note.alarm)

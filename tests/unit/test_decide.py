@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+from typing import Any
 
 import pytest
 from alert_service import config, decide
@@ -140,3 +141,58 @@ def test_an_invocation_whose_failures_are_all_permanent_is_refused() -> None:
     assert type(DeliveriesFailed.of(["m: x"], permanent=True)) is DeliveriesRefused
     assert type(DeliveriesFailed.of(["m: x"], permanent=False)) is DeliveriesFailed
     assert str(DeliveriesFailed.of(["m: x"], permanent=True)).startswith("needs an operator")
+
+
+def test_a_routed_notification_reaches_each_named_webhook_under_its_own_once_only_key() -> None:
+    from alert_service.routing import Route as RoutingRoute
+
+    route = RoutingRoute(("default", "dba"), None, ("a@example.com",), (), "critical", "tag")
+    found = decide.decide(notification(State.ALARM), decide.from_route(route))
+    assert [(d.channel, d.once_only_recipient) for d in found] == [
+        ("slack", "webhook"),  # the historic key: 15 days of deliveries stay remembered
+        ("slack", "webhook:dba"),
+        ("email", "a@example.com"),
+    ]
+
+
+def quiet(kind: str, silenced: bool = False) -> Any:
+    from alert_service.silences.flapping import Decision, FlapKind
+    from alert_service.silences.gate import Quiet
+
+    silences = (type("S", (), {"id": "SIL-1"})(),) if silenced else ()
+    return Quiet(silences, Decision(FlapKind(kind), key="k", since="t"))  # type: ignore[arg-type]
+
+
+@pytest.mark.parametrize(
+    ("kind", "silenced", "held_by"),
+    [
+        ("normal", False, None),
+        ("started_flapping", False, "flapping"),
+        ("flapping", False, "flapping"),
+        ("stabilised", False, None),
+        ("normal", True, "silence:SIL-1"),
+        ("flapping", True, "silence:SIL-1"),
+    ],
+)
+def test_quiet_state_holds_every_channel_with_its_reason(
+    kind: str, silenced: bool, held_by: str | None
+) -> None:
+    found = decide.decide(
+        notification(State.ALARM), routing(), holds=[decide.quiet_hold(quiet(kind, silenced))]
+    )
+    assert {d.held_by for d in found} == {held_by}
+    reason = None if held_by is None else held_by.split(":")[0]
+    assert {d.hold_reason for d in found} == {reason}
+
+
+def test_a_notice_goes_first_to_every_destination_held_or_not_under_its_own_id() -> None:
+    view = type("V", (), {"notice_id": "flapping#k#t"})()
+    note = notification(State.ALARM)
+    found = decide.decide(
+        note, routing(), holds=[decide.quiet_hold(quiet("started_flapping"))], notices=[view]
+    )
+    notices, messages = found[:4], found[4:]
+    assert [d.once_only_id(note) for d in notices] == ["flapping#k#t"] * 4
+    assert all(d.notice is view and d.held_by is None for d in notices)
+    assert [d.once_only_id(note) for d in messages] == ["m"] * 4
+    assert all(d.held_by == "flapping" for d in messages)

@@ -11,7 +11,7 @@ from alert_service import config
 from alert_service.routing.explain import main
 from conftest import EVENTS_DIR, ROOT
 
-RULES = str(ROOT / "routing.yaml")
+RULES = str(ROOT / "routing.example.yaml")
 
 
 @pytest.fixture(autouse=True)
@@ -36,7 +36,7 @@ def explain(*argv: str) -> str:
 def test_cpu_alarm_shows_both_rules_their_lines_and_every_destination() -> None:
     text = explain(str(EVENTS_DIR / "cpu_alarm.json"), "--rules", RULES)
 
-    assert f"aurora-page ({RULES}:30, continue) -> aurora-dba ({RULES}:52)" in text
+    assert f"aurora-page ({RULES}:32, continue) -> aurora-dba ({RULES}:54)" in text
     assert "severity    critical (rule aurora-page)" in text
     assert "slack       webhooks: dba\n" in text
     assert "slack view  C0123456789\n" in text

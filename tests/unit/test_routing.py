@@ -20,6 +20,9 @@ from conftest import ROOT, load_event
 sys.path.insert(0, str(ROOT / "scripts"))
 import build_routing
 
+# The example rules (seed 000's Aurora alarms); routing.yaml, what ships, has none by default.
+EXAMPLE = ROOT / "routing.example.yaml"
+
 SCHEMA = json.loads(
     (ROOT / "layers/shared/alert_service/routing/routing.schema.json").read_text("utf-8")
 )
@@ -330,7 +333,7 @@ def test_check_routing_fails_on_a_bad_file_naming_the_line(
 def test_build_converts_yaml_to_the_json_the_layer_reads(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    assert build_routing.main(["--out", str(tmp_path)]) == 0
+    assert build_routing.main(["--out", str(tmp_path), "--source", str(EXAMPLE)]) == 0
     shipped = tmp_path / "alert_service" / "routing" / "routing.json"
     monkeypatch.setenv(ROUTING_FILE_ENV, str(shipped))
     shipped_table.cache_clear()
@@ -338,7 +341,7 @@ def test_build_converts_yaml_to_the_json_the_layer_reads(
         from_json = shipped_table()
     finally:
         shipped_table.cache_clear()
-    from_yaml = routing.load_file(ROOT / "routing.yaml")
+    from_yaml = routing.load_file(EXAMPLE)
 
     # Same rules and routes; only the line numbers (YAML only) differ.
     assert [replace(r, line=None) for r in from_json.rules] == [
@@ -359,8 +362,8 @@ def test_build_refuses_a_bad_file(tmp_path: Path, capsys: pytest.CaptureFixture[
 
 
 def test_example_file_routes_the_seed_alarms() -> None:
-    """routing.yaml: the three Aurora alarms of seed 000, paged or not, and the default."""
-    rules = routing.load_file(ROOT / "routing.yaml")
+    """routing.example.yaml: the three Aurora alarms of seed 000, paged or not, and the default."""
+    rules = routing.load_file(EXAMPLE)
     defaults = Defaults(email=("ops@x.io",))
 
     cpu = route(notification(), None, rules, defaults)
@@ -392,3 +395,18 @@ def test_the_routing_functions_may_read_alarm_tags_and_only_those_of_this_accoun
         assert template.resolve(tags["Resource"]) == (
             "arn:aws:cloudwatch:ap-northeast-2:123456789012:alarm:*"
         )
+
+
+def test_the_layers_routing_json_is_routing_yaml_converted(tmp_path: Path) -> None:
+    """What sam build ships (layers/shared/routing.json) is the reviewed routing.yaml, and a copy
+    that drifted, or is missing, fails ``make check-routing`` (so ``make build``) naming the fix."""
+    assert build_routing.sync_problems() == []
+    source = tmp_path / "routing.yaml"
+    source.write_text(EXAMPLE.read_text(encoding="utf-8"), encoding="utf-8")
+    copy = tmp_path / "routing.json"
+    assert "missing" in build_routing.sync_problems(source, copy)[0]
+    copy.write_text(build_routing.as_json(source), encoding="utf-8")
+    assert build_routing.sync_problems(source, copy) == []
+    source.write_text(source.read_text(encoding="utf-8").replace("[dba]", "[dbas]"), "utf-8")
+    [problem] = build_routing.sync_problems(source, copy)
+    assert "make routing" in problem

@@ -9,16 +9,18 @@ here only, so each rule is written once and applies to Slack, email and SMS alik
     >>> decide.decide(notification, routing, channels={"slack"})  # doctest: +SKIP
     [Delivery(channel='slack', destination='default', held_by=None)]
 
-Two steps, each a seam for what comes next:
+Three inputs, each gathered by the caller (``plan.py``) so this step stays pure:
 
-1. **Routing** (``Routing.routes_for``): which routes apply to a notification. Today one static
-   route per channel, from the environment (``routing()``). Routing rules (issue 13: match on alarm
-   name, namespace, dimensions, severity; first match wins unless ``continue``; several named
-   webhooks) become another ``Routing`` whose routes name their destinations; handlers stay.
-2. **Holds** (``Hold``): a delivery that is decided but not sent, with the reason in ``held_by``.
-   Silences and flapping (issue 12) are holds built from their stored state (a silence's id,
-   ``"flapping"``); a handler skips a held delivery, logs and counts it, and history still stores
-   the notification. None exist yet, so ``decide`` is called without holds.
+1. **Routing** (``Routing.routes_for``): which routes apply. ``from_route`` turns the route the
+   routing file gives one notification (issue 13: rules, named webhooks, the default route from
+   the template parameters) into routes per channel; ``routing()`` is the environment's alone.
+2. **Holds** (``Hold``): a delivery decided but not sent, with the reason in ``held_by``.
+   ``quiet_hold`` builds one from the notification's quiet state (issue 12: ``"silence:<ids>"``
+   or ``"flapping"``); a handler skips a held delivery, logs and counts it, and history still
+   stores the notification.
+3. **Notices** (issue 12): the flapping notice or the stabilised summary the quiet state calls
+   for, delivered first to each destination the notification reaches, held or not, once per
+   channel and destination under the notice's own id (the sweep uses the same keys).
 
 Pure: no AWS, no environment (except ``routing()``, which only builds the settings), no clock.
 """
@@ -27,25 +29,46 @@ from __future__ import annotations
 
 from collections.abc import Callable, Collection, Iterable, Sequence
 from dataclasses import dataclass, replace
-from typing import Literal, Protocol
+from typing import TYPE_CHECKING, Literal, Protocol
 
 from alert_service import config
 from alert_service.alarm import Notification, State
 
+if TYPE_CHECKING:
+    from alert_service import routing as rules
+    from alert_service.silences.gate import Quiet
+    from alert_service.silences.notices import QuietView
+
 Channel = Literal["slack", "email", "sms"]
 CHANNELS: tuple[Channel, ...] = ("slack", "email", "sms")
-# The webhook of SLACK_WEBHOOK_SECRET_ID's ``webhook_url`` (CONTRACT.md); named webhooks come later.
+# The webhook of SLACK_WEBHOOK_SECRET_ID's ``webhook_url`` (CONTRACT.md); others have their names.
 DEFAULT_WEBHOOK = "default"
+FLAPPING = "flapping"  # held_by of a message held while its alarm flaps
+SILENCE_PREFIX = "silence:"  # held_by of a silenced message: "silence:<id>,<id>"
 
 
 @dataclass(frozen=True)
 class Delivery:
     """One message to send: a channel and a destination in it (a webhook name, an address, an
-    E.164 number). ``held_by`` says why it is decided but not sent (a silence's id, "flapping")."""
+    E.164 number). ``held_by`` says why it is decided but not sent (a silence's id, "flapping").
+    ``notice``: a quiet notice (flapping, stabilised) to send instead of the notification."""
 
     channel: Channel
     destination: str
     held_by: str | None = None
+    notice: QuietView | None = None
+
+    def once_only_id(self, notification: Notification) -> str:
+        """The message part of the once-only key: the notice's own id (shared with the sweep,
+        whichever sends it first) or the notification's SNS MessageId."""
+        return self.notice.notice_id if self.notice else notification.message_id
+
+    @property
+    def hold_reason(self) -> str | None:
+        """``held_by`` as a metric dimension: "silence" or "flapping" (ids would not aggregate)."""
+        if not self.held_by:
+            return None
+        return "silence" if self.held_by.startswith(SILENCE_PREFIX) else self.held_by
 
     @property
     def once_only_recipient(self) -> str:
@@ -122,17 +145,49 @@ def routing() -> StaticRouting:
     return StaticRouting((SLACK_DEFAULT, *fanout_routes(config.fanout_settings())))
 
 
+def from_route(route: rules.Route) -> StaticRouting:
+    """The routes of one notification's routing result (``alert_service.routing.route``).
+
+    The routing step has applied the states already (a rule sends every state it matches; the
+    default route keeps EMAIL_STATES/SMS_STATES and sends a notice by email, not SMS).
+    """
+    return StaticRouting(
+        (
+            Route("slack", route.slack_webhooks),
+            Route("email", route.email),
+            Route("sms", route.sms),
+        )
+    )
+
+
+def quiet_hold(quiet: Quiet) -> Hold:
+    """The hold of a notification's quiet state: silenced on every channel, or flapping (the
+    notice replaces the first message, later ones wait for the summary)."""
+
+    def hold(notification: Notification, delivery: Delivery) -> str | None:
+        if not quiet.holds(delivery.channel):
+            return None
+        if quiet.silenced:
+            return SILENCE_PREFIX + ",".join(quiet.silence_ids)
+        return FLAPPING
+
+    return hold
+
+
 def decide(
     notification: Notification,
     routing: Routing,
     *,
     channels: Collection[Channel] = CHANNELS,
     holds: Sequence[Hold] = (),
+    notices: Sequence[QuietView] = (),
 ) -> list[Delivery]:
     """The deliveries ``notification`` calls for on ``channels``, in route order, each once.
 
     A destination named by two routes is delivered once (deliveries are once-only per channel,
     destination and MessageId anyway). The first hold that claims a delivery marks it held.
+    Each of ``notices`` goes first to every destination chosen, held or not: the flapping notice
+    stands in for the held message, the summary precedes the message that ended the episode.
     """
     chosen: dict[tuple[Channel, str], Delivery] = {}
     for route in routing.routes_for(notification):
@@ -140,7 +195,8 @@ def decide(
             continue
         for destination in route.destinations:
             chosen.setdefault((route.channel, destination), Delivery(route.channel, destination))
-    return [_held(notification, delivery, holds) for delivery in chosen.values()]
+    first = [replace(d, notice=notice) for notice in notices for d in chosen.values()]
+    return first + [_held(notification, delivery, holds) for delivery in chosen.values()]
 
 
 def _held(notification: Notification, delivery: Delivery, holds: Sequence[Hold]) -> Delivery:

@@ -105,6 +105,21 @@ class SlackWebhook:
             raise _error(f"Slack webhook unreachable ({_reason(error)})", True) from None
         return _check(response)
 
+    def post_named(self, secret_id: str, name: str, payload: dict[str, Any]) -> Posted:
+        """POST to webhook ``name`` of the webhook secret (``secrets.webhook_url``; an unknown
+        name raises, not retryable). A webhook Slack calls gone may have been rotated since it was
+        cached: the secret is read once more and the post tried again only if the URL changed."""
+        from alert_service import secrets
+
+        url = secrets.webhook_url(secret_id, name)
+        try:
+            return self.post(url, payload)
+        except WebhookInvalid:
+            fresh = secrets.webhook_url(secret_id, name, refresh=True)
+            if fresh == url:
+                raise
+            return self.post(fresh, payload)
+
     def _ensure_pool(self) -> None:
         if self._pool is not None:
             return

@@ -30,13 +30,14 @@ Exact under concurrency and redelivery, without transactions:
 
 from __future__ import annotations
 
+import json
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from enum import StrEnum
 from typing import Any
 
 from alert_service import clients
-from alert_service.alarm import Alarm, Notification
+from alert_service.alarm import Alarm, Notification, State
 from alert_service.history import event_time, incident_key, iso, parse_iso
 from alert_service.silences import _ddb
 from alert_service.silences.settings import FlapSettings, flap_settings
@@ -77,6 +78,22 @@ class Summary:
     settled_state: str
     held: int
     closed_by: str  # the MessageId whose arrival ended it, or "sweep"
+    # What routing rules match on, so the sweep's summary reaches who got the flapping notice.
+    namespace: str | None = None
+    metric_name: str | None = None
+    dimensions: tuple[tuple[str, str], ...] = ()
+
+    def alarm(self) -> Alarm:
+        """The alarm as routing sees it, in the state it settled in."""
+        return Alarm(
+            name=self.alarm_name,
+            state=State.of(self.settled_state) or State.ALARM,
+            account=self.account,
+            region=self.region,
+            namespace=self.namespace,
+            metric_name=self.metric_name,
+            dimensions=self.dimensions,
+        )
 
     @property
     def notice_id(self) -> str:
@@ -151,6 +168,11 @@ def _summary(key: str, state: dict[str, Any]) -> Summary:
         settled_state=state["closed_state"],
         held=int(state.get("closed_held", 0)),
         closed_by=state["closed_by"],
+        namespace=state.get("namespace") or None,
+        metric_name=state.get("metric_name") or None,
+        dimensions=tuple(
+            (str(name), str(value)) for name, value in json.loads(state.get("dimensions") or "[]")
+        ),
     )
 
 
@@ -265,10 +287,16 @@ class FlapTracker:
             "UpdateExpression": (
                 "SET since = :at, started_by = :mid, alarm_name = :name, account = :account,"
                 " #region = :region, gsi1pk = :flapping, gsi1sk = :gsk, #type = :type,"
-                " expires_at = :ttl"
+                " expires_at = :ttl, #namespace = :namespace, metric_name = :metric,"
+                " #dimensions = :dimensions"
             ),
             "ConditionExpression": "attribute_not_exists(since)",
-            "ExpressionAttributeNames": {"#region": "region", "#type": "type"},
+            "ExpressionAttributeNames": {
+                "#region": "region",
+                "#type": "type",
+                "#namespace": "namespace",
+                "#dimensions": "dimensions",
+            },
             "ExpressionAttributeValues": _ddb.values(
                 at=at,
                 mid=mid,
@@ -279,6 +307,9 @@ class FlapTracker:
                 gsk=f"{at}#{key}",
                 type="flap_state",
                 ttl=int((moment + KEEP).timestamp()),
+                namespace=alarm.namespace or "",
+                metric=alarm.metric_name or "",
+                dimensions=json.dumps([list(d) for d in alarm.dimensions]),
             ),
         }
 

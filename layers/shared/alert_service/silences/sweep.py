@@ -18,6 +18,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from functools import partial
 
+from alert_service.alarm import Alarm, State
 from alert_service.config import DisplaySettings
 from alert_service.silences import ended
 from alert_service.silences.flapping import FlapTracker
@@ -29,16 +30,29 @@ from alert_service.silences.store import SilenceStore
 class Due:
     view: QuietView
     done: Callable[[], None]
+    # The alarms it is about, as routing sees them: the notice goes where their messages go.
+    alarms: tuple[Alarm, ...] = ()
 
 
 def due(table: str, now: datetime, display: DisplaySettings) -> list[Due]:
     tracker, silences = FlapTracker(table), SilenceStore(table)
     notices = [
-        Due(stabilised_view(s, tracker.settings, display), partial(tracker.summary_sent, s))
+        Due(
+            stabilised_view(s, tracker.settings, display),
+            partial(tracker.summary_sent, s),
+            (s.alarm(),),
+        )
         for s in tracker.sweep_stable(now)
     ]
     notices += [
-        Due(silence_ended_view(n, display), partial(ended.checked, silences, n.silence, now))
+        Due(
+            silence_ended_view(n, display),
+            partial(ended.checked, silences, n.silence, now),
+            tuple(
+                Alarm(name=a.name, state=State.ALARM, account=a.account, region=a.region)
+                for a in n.alarms
+            ),
+        )
         for n in ended.still_alarming(silences, now)
     ]
     return notices
