@@ -286,7 +286,7 @@ class Projector:
                 },
             )
         except Exception as error:
-            if _error_code(error) != "ConditionalCheckFailedException":
+            if clients.error_code(error) != "ConditionalCheckFailedException":
                 raise  # kept already (a redelivery): nothing to do
 
     def _reply(self, change: Change, root: Mapping[str, Any]) -> None:
@@ -352,18 +352,11 @@ def _ts(answer: Mapping[str, Any]) -> dict[str, Any]:
     return {"channel": answer.get("channel"), "ts": answer.get("ts")}
 
 
-def _error_code(error: Exception) -> str:
-    response = getattr(error, "response", None)
-    if isinstance(response, dict):
-        return str(response.get("Error", {}).get("Code", ""))
-    return ""
-
-
 def _describe(error: Exception) -> str:
     """Our errors carry safe messages; anything else only its type and AWS error code."""
     from alert_service.channels import DeliveryError
 
     if isinstance(error, DeliveryError):
         return str(error)
-    code = _error_code(error)
+    code = clients.error_code(error)
     return f"{type(error).__name__}{f' ({code})' if code else ''}"
