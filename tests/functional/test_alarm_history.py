@@ -917,18 +917,9 @@ def test_a_flapping_alarm_marks_its_incident_and_every_notification_is_stored(
 
 
 def test_severity_comes_from_the_alarm_tag(handler: Callable) -> None:
-    cloudwatch = boto3.client("cloudwatch")
-    cloudwatch.put_metric_alarm(
-        AlarmName=CPU_ALARM_NAME,
-        MetricName="CPUUtilization",
-        Namespace="AWS/RDS",
-        Statistic="Average",
-        Period=60,
-        EvaluationPeriods=1,
-        Threshold=80,
-        ComparisonOperator="GreaterThanOrEqualToThreshold",
-        Tags=[{"Key": "severity", "Value": "Critical"}],
-    )
+    from test_severity import put_alarm
+
+    put_alarm(boto3.client("cloudwatch"), CPU_ALARM_NAME, {"severity": "Critical"})
     handler(load_event("cpu_alarm.json"))
     assert (event_item(message_id_of(load_event("cpu_alarm.json"))) or {})["severity"] == "critical"
     assert (incident(CPU_INCIDENT) or {})["severity"] == "critical"

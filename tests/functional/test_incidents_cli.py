@@ -349,17 +349,9 @@ def test_summary_never_reads_the_stored_payloads(
 
 # --- issues 12, 13, 14: severity, silences, flapping, route, digest --------------------------
 def tag_alarm(name: str, severity: str) -> None:
-    boto3.client("cloudwatch").put_metric_alarm(
-        AlarmName=name,
-        MetricName="M",
-        Namespace="AWS/RDS",
-        Statistic="Average",
-        Period=60,
-        EvaluationPeriods=1,
-        Threshold=1,
-        ComparisonOperator="GreaterThanOrEqualToThreshold",
-        Tags=[{"Key": "severity", "Value": severity}],
-    )
+    from test_severity import put_alarm
+
+    put_alarm(boto3.client("cloudwatch"), name, {"severity": severity})
 
 
 @pytest.fixture
