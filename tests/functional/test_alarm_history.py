@@ -928,3 +928,27 @@ def test_severity_comes_from_the_alarm_tag(handler: Callable) -> None:
     memory = event_item(message_id_of(load_event("freeable_memory_alarm.json")))
     assert memory is not None
     assert "severity" not in memory
+
+
+def test_repeated_silenced_deliveries_in_any_order_count_each_notification_once(
+    handler: Callable,
+) -> None:
+    """10 notifications of a silenced alarm, each delivered 3 times, shuffled: 10 events, 10 hits
+    on the silence, every event marked, one incident counting 10.
+
+    Sequential on purpose: moto's TransactWriteItems rolls a cancelled transaction back by
+    restoring a copy of the whole table taken when it started, which also undoes writes that other
+    requests made meanwhile (real DynamoDB cancels the concurrent one with TransactionConflict,
+    and ``record`` retries it)."""
+    import random
+
+    silence = add_silence("OTT-DB-CPU-*")
+    events = [variant("cpu_alarm.json", message_id=f"m-c{n}", at=recent(20 - n)) for n in range(10)]
+    deliveries = [e for e in events for _ in range(3)]
+    random.Random(12).shuffle(deliveries)  # noqa: S311 - an order, not a secret
+    outcomes = Counter(next(iter(handler(e)["stored"].values())) for e in deliveries)
+    assert outcomes["duplicate"] == 20
+    stored = [event_item(f"m-c{n}") for n in range(10)]
+    assert all(e is not None and e["silenced_by"] == [silence] for e in stored)
+    assert silence_hits(silence) == 10
+    assert incident_of(events[0])["alert_count"] == 10
