@@ -72,6 +72,7 @@ class StreamSource:
     table_id: str
     batch_size: int
     max_retries: int  # -1: until the record expires
+    filters: tuple[dict[str, Any], ...] = ()  # FilterCriteria patterns (any one lets a record in)
 
 
 @dataclass(frozen=True)
@@ -253,6 +254,10 @@ class Template:
                             table_id=str(stream[0]),
                             batch_size=int(self.resolve(ev.get("BatchSize", 100))),
                             max_retries=int(self.resolve(ev.get("MaximumRetryAttempts", -1))),
+                            filters=tuple(
+                                json.loads(self.resolve(f["Pattern"]))
+                                for f in (ev.get("FilterCriteria") or {}).get("Filters", [])
+                            ),
                         )
                     )
                 if event.get("Type") != "SNS":

@@ -115,7 +115,9 @@ class LocalPipeline:
                 )
             for source in spec.streams:
                 self.streams[spec.logical_id] = HistoryStream(
-                    self.aws.client("dynamodbstreams"), self.tables[source.table_id]
+                    self.aws.client("dynamodbstreams"),
+                    self.tables[source.table_id],
+                    filters=source.filters,
                 )
             sender = spec.environment.get("EMAIL_SENDER")
             if sender:

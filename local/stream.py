@@ -8,6 +8,12 @@ event source mapping does with ``ReportBatchItemFailures``: after a partial fail
 sent again from the first failed record (so what succeeded after it comes again too), a failed
 invocation sends the whole batch again, and a batch still failing after ``max_retries`` is given up
 (Lambda would send it to the on-failure destination).
+
+``HistoryStream(..., filters=...)`` honours the event source mapping's ``FilterCriteria`` as
+Lambda does: a record reaches the function when it matches any of the patterns, and the others
+are dropped (they cost no invocation). ``matches`` implements the pattern syntax Lambda documents
+for event filtering that the template uses: nested objects, lists of exact values, ``prefix``,
+``exists`` and ``anything-but``; anything else raises, so a new pattern is not silently ignored.
 """
 
 from __future__ import annotations
@@ -46,10 +52,47 @@ def lambda_record(record: Mapping[str, Any], stream_arn: str) -> dict[str, Any]:
     }
 
 
-class HistoryStream:
-    """The stream of one table, from its start; ``read()`` returns what is new since last time."""
+def matches(record: Mapping[str, Any], pattern: Mapping[str, Any]) -> bool:
+    """True when ``record`` (Lambda's shape) matches one filter pattern."""
+    for key, expected in pattern.items():
+        present = isinstance(record, Mapping) and key in record
+        value = record.get(key) if present else None
+        if isinstance(expected, Mapping):
+            if not present or not matches(value, expected):
+                return False
+        elif isinstance(expected, list):
+            if not any(_matches_value(value, present, rule) for rule in expected):
+                return False
+        else:
+            raise ValueError(f"filter pattern values must be objects or lists, not {expected!r}")
+    return True
 
-    def __init__(self, streams_client: Any, table_name: str) -> None:
+
+def _matches_value(value: Any, present: bool, rule: Any) -> bool:
+    if not isinstance(rule, Mapping):
+        return present and value == rule
+    ((kind, operand),) = rule.items()
+    if kind == "exists":
+        return present is bool(operand)
+    if kind == "prefix":
+        return present and isinstance(value, str) and value.startswith(operand)
+    if kind == "anything-but":
+        excluded = operand if isinstance(operand, list) else [operand]
+        return present and value not in excluded
+    raise ValueError(f"filter rule {kind!r} is not modelled locally (local/stream.py)")
+
+
+class HistoryStream:
+    """The stream of one table, from its start; ``read()`` returns what is new since last time
+    (and, with ``filters``, only the records that match one of the patterns)."""
+
+    def __init__(
+        self,
+        streams_client: Any,
+        table_name: str,
+        filters: tuple[Mapping[str, Any], ...] = (),
+    ) -> None:
+        self.filters = filters
         self.client = streams_client
         self.arn = streams_client.list_streams(TableName=table_name)["Streams"][0]["StreamArn"]
         self._iterators: dict[str, str | None] = {}
@@ -69,6 +112,8 @@ class HistoryStream:
                 if not answer["Records"]:
                     break
                 records.extend(lambda_record(r, self.arn) for r in answer["Records"])
+        if self.filters:
+            return [r for r in records if any(matches(r, p) for p in self.filters)]
         return records
 
 

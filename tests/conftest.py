@@ -83,11 +83,26 @@ def moto_endpoint() -> Iterator[str]:
     server.stop()
 
 
+def _reset_caches() -> None:
+    """Every per-process cache of the shared package: each test is a fresh process."""
+    from alert_service import clients, config, delivery, severity
+    from alert_service.silences import settings as quiet_settings
+    from alert_service.silences import store as silence_store
+
+    clients.reset()
+    delivery.reset()
+    config.display_settings.cache_clear()
+    config.fanout_settings.cache_clear()
+    severity.reset()
+    silence_store.reset()
+    quiet_settings.flap_settings.cache_clear()
+    quiet_settings.silence_cache_seconds.cache_clear()
+
+
 @pytest.fixture
 def aws(moto_endpoint: str, monkeypatch: pytest.MonkeyPatch) -> Iterator[str]:
     """Point boto3 at the local endpoint with a clean moto state and fresh clients and caches."""
     import requests
-    from alert_service import clients, config, delivery
 
     requests.post(f"{moto_endpoint}/moto-api/reset", timeout=10)
     monkeypatch.setenv("AWS_ENDPOINT_URL", moto_endpoint)
@@ -98,15 +113,9 @@ def aws(moto_endpoint: str, monkeypatch: pytest.MonkeyPatch) -> Iterator[str]:
     monkeypatch.setenv("POWERTOOLS_METRICS_NAMESPACE", "AlertService")
     monkeypatch.setenv("POWERTOOLS_SERVICE_NAME", "alert-service-test")
     monkeypatch.delenv("AWS_PROFILE", raising=False)
-    clients.reset()
-    delivery.reset()
-    config.display_settings.cache_clear()
-    config.fanout_settings.cache_clear()
+    _reset_caches()
     yield moto_endpoint
-    clients.reset()
-    delivery.reset()
-    config.display_settings.cache_clear()
-    config.fanout_settings.cache_clear()
+    _reset_caches()
 
 
 @pytest.fixture

@@ -1,13 +1,15 @@
 """AlarmHistoryFunction: SNS db-alarm notifications -> DynamoDB history and incidents.
 
-Thin by design: parse every record, hand it to ``alert_service.incidents`` with the history store
-(made once per container, on the first invocation). A DynamoDB failure makes the invocation fail
-after the other records were tried, so Lambda retries it; the MessageId-keyed event item makes the
-retry store nothing twice.
+Thin by design: parse every record, ask what it is marked with (severity, silences, flapping:
+``incidents.marks_for``), hand both to ``alert_service.incidents`` with the history store (made
+once per container, on the first invocation). Every notification is stored, silenced or not. A
+DynamoDB failure makes the invocation fail after the other records were tried, so Lambda retries
+it; the MessageId-keyed event item makes the retry store nothing twice.
 """
 
 from __future__ import annotations
 
+from datetime import UTC, datetime
 from functools import cache
 from typing import Any
 
@@ -36,7 +38,11 @@ def handler(event: dict[str, Any], context: Any) -> dict[str, Any]:
     for notification in parse.notifications(event):
         logger.set_correlation_id(notification.message_id)
         try:
-            outcome = incidents.record(notification, store=store())
+            received = datetime.now(UTC)
+            marks = incidents.marks_for(notification, table=store().table, received_at=received)
+            outcome = incidents.record(
+                notification, received_at=received, store=store(), marks=marks
+            )
         except Exception as error:
             logger.exception("history write failed")
             metrics.add_metric(name="NotificationsFailed", unit=MetricUnit.Count, value=1)
@@ -48,6 +54,8 @@ def handler(event: dict[str, Any], context: Any) -> dict[str, Any]:
             extra={
                 "outcome": outcome.value,
                 "alarm": notification.alarm.name if notification.alarm else None,
+                "silenced_by": list(marks.silenced_by),
+                "flapping_since": marks.flapping_since,
             },
         )
         metrics.add_metric(name="NotificationsDelivered", unit=MetricUnit.Count, value=1)

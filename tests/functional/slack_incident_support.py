@@ -170,7 +170,11 @@ def incident_view_fixture(
         slack=slack_api,
         history=load_function("alarm_history"),
         view=view,
-        stream=HistoryStream(boto3.client("dynamodbstreams"), TABLE),
+        stream=HistoryStream(
+            boto3.client("dynamodbstreams"),
+            TABLE,
+            filters=template_filters("SlackIncidentFunction"),
+        ),
         logs=logs,
     )
     yield incident_view
@@ -186,6 +190,19 @@ def incident_view_fixture(
         for token in TOKENS:
             assert token not in text
     secrets.reset()
+
+
+def template_filters(function: str) -> tuple[dict[str, Any], ...]:
+    """The FilterCriteria patterns of ``function``'s stream event source, as the template says."""
+    from local.aws import read_template
+
+    events = read_template()["Resources"][function]["Properties"]["Events"]
+    return tuple(
+        json.loads(f["Pattern"])
+        for event in events.values()
+        if event.get("Type") == "DynamoDB"
+        for f in event["Properties"].get("FilterCriteria", {}).get("Filters", [])
+    )
 
 
 def put_app_secret(token: str, channel: str) -> None:

@@ -616,13 +616,16 @@ def test_requests_and_items_written_per_notification(handler: Callable) -> None:
     joins_0735 = variant("cpu_alarm.json", message_id="m-0735", at="2024-01-12T07:35:00.000+0000")
     late_0740 = variant("cpu_alarm.json", message_id="m-0740", at="2024-01-12T07:40:00.000+0000")
     transaction = ["TransactWriteItems"]
+    # Issue 12: an alarm's silences (one Query, then cached SILENCE_CACHE_SECONDS per process) and
+    # its flap count (the change put keyed by MessageId, the window Query) come first.
+    silences, flap = ["Query"], ["PutItem", "Query"]
     cases = [
         # The first notification of an alarm also looks for an open pointer of earlier versions.
         (
             "ALARM opens",
             load_event("cpu_alarm.json"),
             "opened",
-            ["GetItem", "GetItem"],
+            silences + flap + ["GetItem", "GetItem"],
             [[EVENT_PUT, STATE_PUT, INCIDENT_PUT]],
         ),
         # Not newer than the alarm's latest: counted, the alarm's state item is left alone.
@@ -630,33 +633,39 @@ def test_requests_and_items_written_per_notification(handler: Callable) -> None:
             "ALARM joins (same time)",
             joins_0730,
             "joined",
-            ["GetItem"],
+            [*flap, "GetItem"],
             [[EVENT_PUT, INCIDENT_UPDATE]],
         ),
         (
             "ALARM joins (newer)",
             joins_0735,
             "joined",
-            ["GetItem"],
+            [*flap, "GetItem"],
             [[EVENT_PUT, STATE_UPDATE, INCIDENT_UPDATE]],
         ),
         (
             "INSUFFICIENT_DATA joins",
             load_event("insufficient_data.json"),
             "joined",
-            ["GetItem"],
+            [*flap, "GetItem"],
             [[EVENT_PUT, STATE_UPDATE, INCIDENT_UPDATE]],
         ),
         (
             "OK resolves",
             load_event("cpu_ok.json"),
             "resolved",
-            ["GetItem"],
+            [*flap, "GetItem"],
             [[EVENT_PUT, STATE_UPDATE, INCIDENT_UPDATE]],
         ),
-        ("OK again", variant("cpu_ok.json", message_id="m-orphan"), "stored", ["GetItem"], []),
-        ("late ALARM", late_0740, "stored", ["GetItem"], []),
-        ("redelivery", load_event("cpu_alarm.json"), "duplicate", ["GetItem"], []),
+        (
+            "OK again",
+            variant("cpu_ok.json", message_id="m-orphan"),
+            "stored",
+            [*flap, "GetItem"],
+            [],
+        ),
+        ("late ALARM", late_0740, "stored", [*flap, "GetItem"], []),
+        ("redelivery", load_event("cpu_alarm.json"), "duplicate", [*flap, "GetItem"], []),
         ("unparsable", load_event("malformed_json.json"), "stored", [], []),
     ]
     for label, event, outcome, reads, writes in cases:
@@ -689,7 +698,7 @@ def test_requests_and_items_written_per_notification(handler: Callable) -> None:
     ddb.meta.events.unregister("before-call.dynamodb", rival_first)
     assert rival_done == [incidents.Outcome.OPENED]
     calls, written = counter.take()
-    assert calls == ["GetItem", "TransactWriteItems", "TransactWriteItems"]
+    assert calls == [*flap, "GetItem", "TransactWriteItems", "TransactWriteItems"]
     assert written == [
         [EVENT_PUT, STATE_UPDATE, INCIDENT_PUT],
         [EVENT_PUT, STATE_UPDATE, INCIDENT_UPDATE],  # newer than the rival's: moves the state
@@ -782,3 +791,164 @@ def test_dynamodb_failure_fails_the_invocation(
     with pytest.raises(DeliveriesFailed) as raised:
         handler(load_event("multi_record.json"))
     assert len(raised.value.failures) == 3  # every record was tried, each named
+
+
+# --- silences, flapping, severity (issues 12 and 13) -----------------------------------------
+def recent(minutes_ago: float) -> str:
+    """A StateChangeTime ``minutes_ago`` before now, as CloudWatch writes it."""
+    from datetime import UTC, datetime, timedelta
+
+    moment = datetime.now(UTC) - timedelta(minutes=minutes_ago)
+    return f"{moment:%Y-%m-%dT%H:%M:%S}.000+0000"
+
+
+def add_silence(match: str, minutes: int = 60) -> str:
+    from datetime import UTC, datetime, timedelta
+
+    from alert_service.silences.model import new_silence
+    from alert_service.silences.store import SilenceStore
+
+    silence = new_silence(
+        match=match,
+        created_by="kim",
+        comment="failover test",
+        now=datetime.now(UTC) - timedelta(minutes=30),  # started before the test's alarms
+        duration=timedelta(minutes=minutes),
+    )
+    return SilenceStore(TABLE).add(silence).id
+
+
+def silence_hits(silence_id: str) -> int:
+    return int((get(f"SILENCE#{silence_id}", "SILENCE") or {}).get("hits", 0))
+
+
+def incident_of(event: dict[str, Any]) -> dict[str, Any]:
+    stored = event_item(message_id_of(event))
+    assert stored is not None
+    found = incident(stored["incident_id"])
+    assert found is not None
+    return found
+
+
+def test_a_silenced_notification_is_stored_with_its_silence_and_counted_once(
+    handler: Callable,
+) -> None:
+    silence = add_silence("OTT-DB-CPU-*")
+    first = variant("cpu_alarm.json", message_id="m-s1", at=recent(10))
+    assert handler(first)["stored"] == {"m-s1": "opened"}
+    assert handler(first)["stored"] == {"m-s1": "duplicate"}  # a redelivery counts nothing
+    stored = event_item("m-s1")
+    assert stored is not None
+    assert stored["silenced_by"] == [silence]
+    opened = incident_of(first)
+    assert opened["silenced_by"] == [silence]
+    assert opened["silenced_until"] > opened["first_seen_at"]
+    assert opened["status"] == "active"  # the incident opens as always
+    assert silence_hits(silence) == 1
+
+    # A notification without an incident (an OK of nothing open) counts too, in one transaction.
+    handler(variant("cpu_alarm.json", message_id="m-s2", at=recent(9)))
+    handler(variant("cpu_ok.json", message_id="m-s3", at=recent(8)))  # resolves, still silenced
+    orphan = variant("cpu_ok.json", message_id="m-s4", at=recent(7))
+    assert handler(orphan)["stored"] == {"m-s4": "stored"}
+    assert silence_hits(silence) == 4
+    resolved = incident_of(first)
+    assert resolved["status"] == "resolved"
+    assert resolved["alert_count"] == 3
+    assert resolved["silenced_by"] == [silence]
+
+    # An alarm the silence does not match is neither marked nor counted.
+    other = variant("freeable_memory_alarm.json", message_id="m-other", at=recent(6))
+    handler(other)
+    assert "silenced_by" not in (event_item("m-other") or {})
+    assert "silenced_by" not in incident_of(other)
+    assert silence_hits(silence) == 4
+
+
+def test_the_incident_loses_the_silenced_mark_with_its_next_unsilenced_notification(
+    handler: Callable,
+) -> None:
+    from datetime import UTC, datetime, timedelta
+
+    from alert_service.silences import store as silence_store
+    from alert_service.silences.store import SilenceStore
+
+    silence = add_silence("OTT-DB-CPU-*")
+    first = variant("cpu_alarm.json", message_id="m-a", at=recent(5))
+    handler(first)
+    assert incident_of(first)["silenced_by"] == [silence]
+    # Ended 2 minutes ago (the alarm times below have whole seconds only).
+    SilenceStore(TABLE).expire(silence, by="kim", now=datetime.now(UTC) - timedelta(minutes=2))
+    silence_store.reset()  # another process would see it within SILENCE_CACHE_SECONDS
+    handler(variant("cpu_alarm.json", message_id="m-b", at=recent(0)))
+    after = incident_of(first)
+    assert after["alert_count"] == 2
+    assert "silenced_by" not in after
+    assert "silenced_until" not in after
+    assert "silenced_by" not in (event_item("m-b") or {})
+
+
+def test_a_flapping_alarm_marks_its_incident_and_every_notification_is_stored(
+    handler: Callable, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from alert_service.silences import settings as quiet_settings
+
+    monkeypatch.setenv("FLAP_THRESHOLD", "3")
+    monkeypatch.setenv("FLAP_WINDOW_MINUTES", "10")
+    quiet_settings.flap_settings.cache_clear()
+    states = ["ALARM", "INSUFFICIENT_DATA", "ALARM", "INSUFFICIENT_DATA"]
+    events = [
+        variant("cpu_alarm.json", message_id=f"m-f{n}", state=state, at=recent(40 - n))
+        for n, state in enumerate(states)
+    ]
+    for event in events:
+        handler(event)
+    opened = incident_of(events[0])
+    assert opened["alert_count"] == 4  # nothing held back from the history
+    # The third change reached the threshold: the episode started at its time.
+    third = event_item("m-f2")
+    assert third is not None
+    assert opened["flapping_since"] == third["event_at"]
+    # A change after a whole window without changes ends the episode: the mark goes.
+    handler(variant("cpu_alarm.json", message_id="m-calm", state="ALARM", at=recent(5)))
+    calm = incident_of(events[0])
+    assert calm["alert_count"] == 5
+    assert "flapping_since" not in calm
+
+
+def test_severity_comes_from_the_alarm_tag(handler: Callable) -> None:
+    from test_severity import put_alarm
+
+    put_alarm(boto3.client("cloudwatch"), CPU_ALARM_NAME, {"severity": "Critical"})
+    handler(load_event("cpu_alarm.json"))
+    assert (event_item(message_id_of(load_event("cpu_alarm.json"))) or {})["severity"] == "critical"
+    assert (incident(CPU_INCIDENT) or {})["severity"] == "critical"
+    # No tag, no rule with a severity: none stored (absent, not empty).
+    handler(load_event("freeable_memory_alarm.json"))
+    memory = event_item(message_id_of(load_event("freeable_memory_alarm.json")))
+    assert memory is not None
+    assert "severity" not in memory
+
+
+def test_repeated_silenced_deliveries_in_any_order_count_each_notification_once(
+    handler: Callable,
+) -> None:
+    """10 notifications of a silenced alarm, each delivered 3 times, shuffled: 10 events, 10 hits
+    on the silence, every event marked, one incident counting 10.
+
+    Sequential on purpose: moto's TransactWriteItems rolls a cancelled transaction back by
+    restoring a copy of the whole table taken when it started, which also undoes writes that other
+    requests made meanwhile (real DynamoDB cancels the concurrent one with TransactionConflict,
+    and ``record`` retries it)."""
+    import random
+
+    silence = add_silence("OTT-DB-CPU-*")
+    events = [variant("cpu_alarm.json", message_id=f"m-c{n}", at=recent(20 - n)) for n in range(10)]
+    deliveries = [e for e in events for _ in range(3)]
+    random.Random(12).shuffle(deliveries)  # noqa: S311 - an order, not a secret
+    outcomes = Counter(next(iter(handler(e)["stored"].values())) for e in deliveries)
+    assert outcomes["duplicate"] == 20
+    stored = [event_item(f"m-c{n}") for n in range(10)]
+    assert all(e is not None and e["silenced_by"] == [silence] for e in stored)
+    assert silence_hits(silence) == 10
+    assert incident_of(events[0])["alert_count"] == 10

@@ -86,6 +86,7 @@ def test_list_open_incidents_newest_first(seeded: str, capsys: pytest.CaptureFix
     assert lines[0].split() == [
         "INCIDENT",
         "STATUS",
+        "SEVERITY",
         "ALARM",
         "ALERTS",
         "FIRST",
@@ -94,6 +95,7 @@ def test_list_open_incidents_newest_first(seeded: str, capsys: pytest.CaptureFix
         "LAST",
         "SEEN",
         "TTR",
+        "MARKS",
     ]
     assert set(lines[1]) <= {"-", " "}
     rows = [line.split() for line in lines[2:]]
@@ -106,10 +108,10 @@ def test_list_open_incidents_newest_first(seeded: str, capsys: pytest.CaptureFix
     ]
     memory = rows[1]
     # FreeableMemory: the EventBridge notification of 01-13 joined the 01-12 incident.
-    assert memory[1:4] == ["active", "OTT-DB-FreeableMemory-Low", "2"]
-    assert memory[4:6] == ["2024-01-12", "08:10:41"]
-    assert memory[6:8] == ["2024-01-13", "03:20:41"]
-    assert rows[4][1:4] == ["acknowledged", "OTT-DB-Connections-High", "2"]
+    assert memory[1:5] == ["active", "-", "OTT-DB-FreeableMemory-Low", "2"]  # no severity
+    assert memory[5:7] == ["2024-01-12", "08:10:41"]
+    assert memory[7:9] == ["2024-01-13", "03:20:41"]
+    assert rows[4][1:5] == ["acknowledged", "-", "OTT-DB-Connections-High", "2"]
 
 
 def test_list_all_with_limit_and_json(seeded: str, capsys: pytest.CaptureFixture[str]) -> None:
@@ -343,3 +345,124 @@ def test_summary_never_reads_the_stored_payloads(
     )["Items"]
     assert len(whole) == 10
     assert set().union(*whole) <= {"pk", "sk", "gsi1pk", "gsi1sk", "state", "alarm_name"}
+
+
+# --- issues 12, 13, 14: severity, silences, flapping, route, digest --------------------------
+def tag_alarm(name: str, severity: str) -> None:
+    from test_severity import put_alarm
+
+    put_alarm(boto3.client("cloudwatch"), name, {"severity": severity})
+
+
+@pytest.fixture
+def history(aws: str, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]) -> Any:
+    """The history handler; its log lines are dropped, so the CLI's output is read alone."""
+    create_history_table()
+    monkeypatch.setenv("HISTORY_TABLE_NAME", TABLE)
+    handler = load_handler()
+
+    def notify(event: dict[str, Any]) -> None:
+        handler(event, FakeLambdaContext("alarm-history"))
+        capsys.readouterr()
+
+    return notify
+
+
+def test_list_by_severity_and_show_it(history: Any, capsys: pytest.CaptureFixture[str]) -> None:
+    tag_alarm("OTT-DB-FreeableMemory-Low", "critical")
+    history(load_event("freeable_memory_alarm.json"))
+    history(load_event("cpu_alarm.json"))  # untagged: no severity
+    status, out, _ = run(capsys, "list", "--severity", "CRITICAL", "--json")
+    assert status == 0
+    assert [i["alarm_name"] for i in json.loads(out)] == ["OTT-DB-FreeableMemory-Low"]
+    status, out, _ = run(capsys, "list", "--severity", "warning")
+    assert (status, out.strip()) == (0, "No open warning incidents.")
+    (memory,) = json.loads(run(capsys, "list", "--severity", "critical", "--json")[1])
+    status, out, _ = run(capsys, "show", memory["incident_id"])
+    assert "Severity:" in out
+    assert "critical" in out
+
+
+def test_silence_commands_and_show_says_silenced(
+    history: Any, capsys: pytest.CaptureFixture[str]
+) -> None:
+    from datetime import timedelta
+
+    status, out, err = run(
+        capsys,
+        "silence",
+        "add",
+        "--match",
+        "OTT-DB-CPU-*",
+        "--for",
+        "2h",
+        "--comment",
+        "failover test",
+        "--by",
+        "kim",
+        "--json",
+    )
+    assert status == 0, err
+    silence = json.loads(out)
+    assert silence["status"] == "active"
+    # After the silence's start (now, to the microsecond; CloudWatch times have whole seconds).
+    at = (datetime.now(UTC) + timedelta(seconds=1)).strftime("%Y-%m-%dT%H:%M:%S.000+0000")
+    history(variant("cpu_alarm.json", message_id="m-held", at=at))
+    (opened,) = json.loads(run(capsys, "list", "--json")[1])
+    status, out, _ = run(capsys, "show", opened["incident_id"])
+    assert "Silenced:" in out
+    assert silence["id"] in out
+    assert "silenced" in out.split("Notifications")[1]  # the notification's HELD column
+    status, out, _ = run(capsys, "list")
+    assert out.splitlines()[2].split()[-1] == "silenced"  # MARKS
+    status, out, _ = run(capsys, "silence", "list")
+    assert "held     1 notification" in out
+    status, out, _ = run(capsys, "silence", "expire", silence["id"], "--by", "kim")
+    assert status == 0
+    assert f"{silence['id']} expired by kim" in out
+    status, _, err = run(capsys, "silence", "expire", silence["id"], "--by", "kim")
+    assert status == 1
+    assert "already ended" in err
+
+
+def test_show_says_flapping(
+    history: Any, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from alert_service.silences import settings as quiet_settings
+
+    monkeypatch.setenv("FLAP_THRESHOLD", "2")
+    quiet_settings.flap_settings.cache_clear()
+    history(variant("cpu_alarm.json", message_id="m-1", at="2024-01-12T07:30:00.000+0000"))
+    history(
+        variant(
+            "cpu_alarm.json",
+            message_id="m-2",
+            state="INSUFFICIENT_DATA",
+            at="2024-01-12T07:31:00.000+0000",
+        )
+    )
+    _, out, _ = run(capsys, "show", CPU_INCIDENT)
+    assert "Flapping:" in out
+    assert "since 2024-01-12 07:31:00" in out
+    assert run(capsys, "list")[1].splitlines()[2].split()[-1] == "flapping"
+
+
+def test_route_and_digest_are_handed_their_arguments(
+    history: Any, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.delenv("HISTORY_TABLE_NAME")  # route reads no table
+    event = str(ROOT / "events" / "cpu_alarm.json")
+    rules = str(ROOT / "routing.yaml")
+    status, out, err = run(capsys, "route", event, "--rules", rules, "--severity", "critical")
+    assert status == 0, err
+    assert "notification" in out
+    assert "severity    critical" in out
+    monkeypatch.setenv("HISTORY_TABLE_NAME", TABLE)
+    history(load_event("cpu_alarm.json"))
+    status, out, err = run(
+        capsys, "digest", "--since", "2024-01-12T00:00Z", "--until", "2024-01-13T00:00Z", "--json"
+    )
+    assert status == 0, err
+    report = json.loads(out)
+    assert "read" in err  # the read cost goes to stderr
+    assert report

@@ -559,3 +559,102 @@ def test_unreadable_secret_fails_without_naming_values(
     item = incident(slack_app)
     assert item is not None
     assert item["status"] == "active"
+
+
+# --- Silence 1h (issue 12) -------------------------------------------------------------------
+SILENCE = "incident_silence_1h"
+
+
+def silences() -> list[Any]:
+    from datetime import UTC, datetime
+
+    from alert_service.silences.store import SilenceStore
+
+    return SilenceStore(TABLE).recent(datetime.now(UTC))
+
+
+def test_silence_click_silences_the_alarm_for_an_hour_and_tells_the_clicker(
+    slack_app: str, invoke: Any, httpserver: HTTPServer, replies: Any
+) -> None:
+    from datetime import UTC, datetime, timedelta
+
+    from alert_service.alarm import Alarm, State
+
+    url = reply_url(httpserver)
+    before = datetime.now(UTC)
+    assert invoke(click(slack_app, SILENCE, user="U0ONCALL1", response_url=url)) == {
+        "statusCode": 200
+    }
+    (silence,) = silences()
+    assert silence.match == "OTT-DB-CPU-Utilization-High"
+    assert (silence.account, silence.region) == ("123456789012", "ap-northeast-2")
+    assert silence.created_by == "slack:U0ONCALL1"
+    assert slack_app in silence.comment
+    assert timedelta(minutes=59) < silence.ends_at - before <= timedelta(minutes=61)
+    (reply,) = replies()
+    assert reply["response_type"] == "ephemeral"
+    assert silence.id in reply["text"]
+    assert "until" in reply["text"]
+    # The incident itself is untouched (the silence holds the alarm's next notifications).
+    assert (incident(slack_app) or {})["status"] == "active"
+    # It holds this alarm only: not one whose name merely starts the same way.
+    now = datetime.now(UTC)
+    same = Alarm(
+        name="OTT-DB-CPU-Utilization-High",
+        state=State.ALARM,
+        account="123456789012",
+        region="ap-northeast-2",
+    )
+    longer = Alarm(
+        name="OTT-DB-CPU-Utilization-High-2",
+        state=State.ALARM,
+        account="123456789012",
+        region="ap-northeast-2",
+    )
+    assert silence.holds(same, now)
+    assert not silence.holds(longer, now)
+
+    # A second click (or a colleague at once) adds none and names the silence that holds it.
+    assert invoke(click(slack_app, SILENCE, user="U0LEAD", response_url=url)) == {"statusCode": 200}
+    assert [s.id for s in silences()] == [silence.id]
+    assert silence.id in replies()[-1]["text"]
+    assert "already" in replies()[-1]["text"]
+
+
+def test_silence_click_escapes_glob_characters_of_the_alarm_name(
+    slack_app: str, invoke: Any
+) -> None:
+    boto3.client("dynamodb").update_item(
+        TableName=TABLE,
+        Key={"pk": {"S": f"INC#{slack_app}"}, "sk": {"S": "META"}},
+        UpdateExpression="SET alarm_name = :n",
+        ExpressionAttributeValues={":n": {"S": "DB-[prod]-CPU*"}},
+    )
+    assert invoke(click(slack_app, SILENCE)) == {"statusCode": 200}
+    (silence,) = silences()
+    from fnmatch import fnmatchcase
+
+    assert fnmatchcase("DB-[prod]-CPU*", silence.match)
+    assert not fnmatchcase("DB-p-CPU-anything", silence.match)
+
+
+def test_silence_click_of_a_user_not_allowed_changes_nothing(
+    slack_app: str, invoke: Any, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("SLACK_ALLOWED_USERS", "U0LEAD")
+    assert invoke(click(slack_app, SILENCE, user="U0STRANGER")) == {"statusCode": 200}
+    assert silences() == []
+
+
+def test_silence_click_with_a_bad_signature_is_401_and_changes_nothing(
+    slack_app: str, invoke: Any
+) -> None:
+    event = click(slack_app, SILENCE)
+    event["headers"]["x-slack-signature"] = "v0=" + "0" * 64
+    assert invoke(event) == {"statusCode": 401}
+    assert silences() == []
+
+
+def test_silence_click_on_an_unknown_incident_silences_nothing(slack_app: str, invoke: Any) -> None:
+    assert invoke(click("INC-20990101000000-0000000000000000", SILENCE)) == {"statusCode": 200}
+    assert silences() == []

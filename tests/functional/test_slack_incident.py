@@ -69,6 +69,7 @@ def test_first_notification_posts_the_root_and_keeps_its_ts(incident_view: Incid
     assert [(b["action_id"], b["value"]) for b in buttons(post.payload)] == [
         ("incident_ack", incident),
         ("incident_resolve", incident),
+        ("incident_silence_1h", incident),  # issue 12: an addition to the contract's two
     ]
     item = incident_view.incident(incident)
     assert item["slack_channel"] == post.answer["channel"] == CHANNEL
@@ -133,7 +134,7 @@ def test_acknowledge_then_cli_resolve_show_who(incident_view: IncidentView) -> N
     text = card_text(root.payload)
     assert "acknowledged" in text
     assert "<@U0123ABCD>" in text
-    assert len(buttons(root.payload)) == 2, "still open: the buttons stay"
+    assert len(buttons(root.payload)) == 3, "still open: the buttons stay"
     assert len(root.replies) == 1
     assert "<@U0123ABCD>" in root.replies[0].payload["text"]
 
@@ -361,3 +362,81 @@ def test_incident_item_keeps_every_other_attribute(incident_view: IncidentView) 
     after = ddb.scan(TableName=TABLE)["Items"]
     strip = [{k: v for k, v in i.items() if not k.startswith("slack_")} for i in after]
     assert sorted(map(str, strip)) == sorted(map(str, before))
+
+
+# --- silences (issue 12): the incident view skips a silenced notification --------------------
+def recent(minutes_ago: float) -> str:
+    from datetime import UTC, datetime, timedelta
+
+    moment = datetime.now(UTC) - timedelta(minutes=minutes_ago)
+    return f"{moment:%Y-%m-%dT%H:%M:%S}.000+0000"
+
+
+def silence_cpu(minutes: int = 60) -> str:
+    from datetime import UTC, datetime, timedelta
+
+    from alert_service.silences.model import new_silence
+    from alert_service.silences.store import SilenceStore
+
+    silence = new_silence(
+        match="OTT-DB-CPU-*",
+        created_by="kim",
+        comment="failover test",
+        now=datetime.now(UTC) - timedelta(minutes=30),
+        duration=timedelta(minutes=minutes),
+    )
+    return SilenceStore(TABLE).add(silence).id
+
+
+def end_silence(silence: str) -> None:
+    from datetime import UTC, datetime, timedelta
+
+    from alert_service.silences import store
+    from alert_service.silences.store import SilenceStore
+
+    SilenceStore(TABLE).expire(silence, by="kim", now=datetime.now(UTC) - timedelta(minutes=2))
+    store.reset()  # seen by another process within SILENCE_CACHE_SECONDS
+
+
+def test_a_silenced_incident_posts_nothing_until_a_notification_is_not_silenced(
+    incident_view: IncidentView,
+) -> None:
+    silence = silence_cpu()
+    incident_view.notify(alarm_event(StateChangeTime=recent(10)))
+    incident_view.notify(alarm_event(StateChangeTime=recent(9)))
+    records = incident_view.records()
+    # The silence's hit counter and the flap counts never reach the function (FilterCriteria).
+    kinds = {r["dynamodb"]["NewImage"]["type"]["S"] for r in records}
+    assert kinds == {"event", "incident"}
+    run = incident_view.deliver(records)
+    assert run.given_up == []
+    assert incident_view.calls("chat.postMessage") == []  # nobody is notified
+    assert incident_view.calls("chat.update") == []
+
+    end_silence(silence)
+    incident_view.notify(alarm_event(StateChangeTime=recent(0)))
+    incident_view.pump()
+    (root,) = incident_view.slack.roots()  # posted now, showing the incident as it is
+    text = card_text(root.payload)
+    assert "3" in text
+    assert "사일런스됨" not in text
+    assert len(root.replies) == 1  # the notification that was not silenced
+
+
+def test_a_silenced_notification_of_a_posted_incident_only_updates_its_card(
+    incident_view: IncidentView,
+) -> None:
+    incident_view.notify(alarm_event(StateChangeTime=recent(10)))
+    incident_view.pump()
+    (root,) = incident_view.slack.roots()
+    silence = silence_cpu()
+    incident_view.notify(alarm_event(StateChangeTime=recent(5)))
+    incident_view.notify(alarm_event("cpu_ok.json", StateChangeTime=recent(4)))  # resolves
+    incident_view.pump()
+    assert root.replies == []  # no reply: nobody is notified
+    (update,) = incident_view.calls("chat.update")  # one coalesced, silent update
+    text = card_text(update.payload)
+    assert "사일런스됨" in text
+    assert silence in text
+    assert "resolved" in text
+    assert buttons(update.payload) == []

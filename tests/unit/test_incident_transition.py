@@ -318,3 +318,38 @@ def test_an_alarm_state_item_from_an_earlier_version_resolves_on_any_later_ok() 
     change: Any = decide(legacy, State.OK, at(31), KEY)
     assert change.outcome is Outcome.RESOLVED
     assert change.state == AlarmState(closed_through=at(31))
+
+
+# --- marks: severity, silences, flapping ride on the incident write --------------------------
+def test_marks_follow_only_the_incidents_latest_notification() -> None:
+    from alert_service.incidents.transition import Marks, incident_marks
+
+    marks = Marks(
+        severity="critical",
+        silenced_by=("SIL-1",),
+        silenced_until="2024-01-12T09:00:00.000Z",
+        flapping_since="2024-01-12T07:00:00.000Z",
+    )
+    opened = decide(AlarmState(), State.ALARM, "2024-01-12T07:30:00.000Z", "k")
+    sets, removes = incident_marks(opened, marks)
+    assert sets == {
+        "severity": "critical",
+        "silenced_by": ["SIL-1"],
+        "silenced_until": "2024-01-12T09:00:00.000Z",
+        "flapping_since": "2024-01-12T07:00:00.000Z",
+    }
+    assert removes == ()  # a new item: nothing to remove
+    state = opened.state
+    assert state is not None
+    newer = decide(state, State.ALARM, "2024-01-12T07:35:00.000Z", "k")
+    assert incident_marks(newer, Marks()) == (
+        {},
+        ("silenced_by", "silenced_until", "flapping_since"),
+    )
+    older = decide(state, State.ALARM, "2024-01-12T07:29:00.000Z", "k")
+    assert older.incident is not None
+    assert incident_marks(older, marks) == ({}, ())  # late: moves nothing
+    late_copy = decide(
+        state.closed("2024-01-12T08:00:00.000Z"), State.ALARM, "2024-01-12T07:59:00.000Z", "k"
+    )
+    assert incident_marks(late_copy, marks) == ({}, ())  # no incident write at all

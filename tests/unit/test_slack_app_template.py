@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import sys
 from pathlib import Path
 
@@ -39,7 +40,7 @@ def test_nothing_public_without_the_secret_name() -> None:
             assert resource.get("Condition") == "HasSlackApp", logical_id
 
 
-def test_role_changes_only_incident_and_alarm_state_items() -> None:
+def test_role_changes_only_incident_alarm_state_and_silence_items() -> None:
     (policy,) = FUNCTION["Properties"]["Policies"]
     statements = {s["Sid"]: s for s in policy["Statement"]}
     assert set(statements) == {"ReadSlackAppSecret", "IncidentTransitions"}
@@ -56,7 +57,16 @@ def test_role_changes_only_incident_and_alarm_state_items() -> None:
         "INC#*",
         "ALARM#*",
         "OPEN#*",
+        "SILENCE#*",  # the card's "Silence 1h" (issue 12)
     ]
+
+
+def test_incident_view_stream_is_filtered_to_events_and_incidents() -> None:
+    view = DOC["Resources"]["SlackIncidentFunction"]["Properties"]["Events"]["HistoryStream"]
+    (only,) = view["Properties"]["FilterCriteria"]["Filters"]
+    assert json.loads(only["Pattern"]) == {
+        "dynamodb": {"NewImage": {"type": {"S": ["event", "incident"]}}}
+    }
 
 
 def test_manifest_scopes_and_interactivity() -> None:

@@ -86,7 +86,11 @@ def test_open_card_has_the_five_fields_incident_facts_and_buttons() -> None:
     ):
         assert fact in text
     assert message["attachments"][0]["color"] == "#eb4034"
-    assert action_ids(message) == [("incident_ack", INCIDENT), ("incident_resolve", INCIDENT)]
+    assert action_ids(message) == [
+        ("incident_ack", INCIDENT),
+        ("incident_resolve", INCIDENT),
+        ("incident_silence_1h", INCIDENT),
+    ]
     assert message["blocks"] == []
 
 
@@ -101,7 +105,7 @@ def test_acknowledged_card_says_who_and_when_and_keeps_the_buttons() -> None:
     assert "acknowledged" in text
     assert "<@U0123ABCD>" in text
     assert "2024-01-12 16:40:00 KST" in text
-    assert len(action_ids(message)) == 2
+    assert len(action_ids(message)) == 3
 
 
 def test_resolved_card_says_by_what_and_how_long_without_buttons() -> None:
@@ -115,12 +119,38 @@ def test_resolved_card_says_by_what_and_how_long_without_buttons() -> None:
     assert message["attachments"][0]["color"] == "#2eb886"
 
 
+def test_card_shows_severity_silenced_and_flapping_marks() -> None:
+    plain = card.root_message(incident(), notification(), EN)
+    assert "silenced" not in all_text(plain)
+    assert "flapping" not in all_text(plain)
+    item = incident(
+        severity="critical",
+        silenced_by=["SIL-20240112070000-a1b2c3"],
+        silenced_until="2024-01-12T08:30:00.000Z",
+        flapping_since="2024-01-12T07:10:00.000Z",
+    )
+    text = all_text(card.root_message(item, notification(), EN))
+    for fact in (
+        "critical",
+        "*silenced*",
+        "SIL-20240112070000-a1b2c3",
+        "until 2024-01-12 17:30:00 KST",
+        "*flapping* (since 2024-01-12 16:10:00 KST)",
+    ):
+        assert fact in text
+    ko = all_text(card.root_message(item, notification(), KO))
+    assert "사일런스됨" in ko
+    assert "플래핑" in ko
+    assert card.is_silenced(item)
+    assert not card.is_silenced(incident(silenced_by=[]))
+
+
 def test_card_without_its_event_still_shows_the_incident() -> None:
     message = card.root_message(incident(), None, KO)  # the event item expired (TTL)
     text = all_text(message)
     assert INCIDENT in text
     assert "OTT-DB-CPU-Utilization-High" in text
-    assert len(action_ids(message)) == 2
+    assert len(action_ids(message)) == 3
 
 
 def test_actors_are_shown_safely() -> None:
@@ -206,6 +236,9 @@ STATUSES = st.sampled_from(["active", "acknowledged", "resolved"])
     count=st.integers(min_value=0, max_value=10**9),
     who=st.text(max_size=3000),
     locale=st.sampled_from([KO, EN]),
+    severity=st.one_of(st.none(), st.text(max_size=3000)),
+    silences=st.lists(st.text(min_size=1, max_size=300), max_size=100),
+    flapping_since=st.one_of(st.none(), st.text(max_size=300)),
 )
 def test_card_stays_within_slacks_limits(
     name: str,
@@ -217,6 +250,9 @@ def test_card_stays_within_slacks_limits(
     count: int,
     who: str,
     locale: DisplaySettings,
+    severity: str | None,
+    silences: list[str],
+    flapping_since: str | None,
 ) -> None:
     event = notification(
         name=name,
@@ -232,6 +268,10 @@ def test_card_stays_within_slacks_limits(
         acknowledged_by=f"slack:{who}",
         resolved_by=f"cli:{who}",
         duration_seconds=count,
+        severity=severity,
+        silenced_by=silences,
+        silenced_until=who,
+        flapping_since=flapping_since,
     )
     for message in (
         card.root_message(item, event, locale),

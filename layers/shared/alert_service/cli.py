@@ -1,12 +1,19 @@
 """``alert-incidents``: the operator CLI for incidents and history (Query and GetItem, never Scan).
 
-    alert-incidents list [--status open|active|acknowledged|resolved|all] [--limit N]
+    alert-incidents list [--status open|active|acknowledged|resolved|all] [--severity S] [--limit N]
     alert-incidents show INC-...
     alert-incidents ack INC-... --by NAME [--note TEXT]
     alert-incidents resolve INC-... --by NAME [--note TEXT]
     alert-incidents summary --since YYYY-MM-DD [--until YYYY-MM-DD]
+    alert-incidents silence add --match 'OTT-DB-*' --for 2h --comment TEXT --by NAME
+    alert-incidents silence list | silence expire SIL-... --by NAME
+    alert-incidents route EVENT.json [--rules FILE] [--severity S | --lookup-tags]
+    alert-incidents digest [--since T] [--until T] [--format text|slack|html|json]
 
-Every command takes ``--json`` (for scripts) and ``--table`` (default: HISTORY_TABLE_NAME). AWS
+``silence`` is ``alert_service.silences.cli``; ``route`` and ``digest`` hand their arguments to
+``alert_service.routing.explain`` and ``alert_service.digest.cli`` (also installed as
+``alert-route`` and ``alert-digest``). Every command takes ``--json`` (for scripts) and ``--table``
+(default: HISTORY_TABLE_NAME; ``route`` reads no table). AWS
 access is boto3's default chain, so ``AWS_PROFILE``, ``AWS_REGION`` and ``AWS_ENDPOINT_URL`` (the
 local endpoint of ``make demo``) work as usual. Times are shown in UTC.
 """
@@ -14,15 +21,19 @@ local endpoint of ``make demo``) work as usual. Times are shown in UTC.
 from __future__ import annotations
 
 import argparse
-import json
 import sys
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from datetime import UTC, date, datetime
 from typing import Any, TextIO
 
 from alert_service import incidents
 from alert_service.config import ConfigurationError
 from alert_service.render import one_line
+from alert_service.silences.cli import add_subcommands as add_silence_commands
+from alert_service.terminal import dump as _dump
+from alert_service.terminal import span as _duration
+from alert_service.terminal import table as _table
+from alert_service.terminal import utc as _time
 
 STATUS_CHOICES = ("open", "active", "acknowledged", "resolved", "all")
 
@@ -30,6 +41,10 @@ STATUS_CHOICES = ("open", "active", "acknowledged", "resolved", "all")
 def main(argv: Sequence[str] | None = None, *, out: TextIO | None = None) -> int:
     """Run one command; returns the exit status (0 ok, 1 refused or not found, 2 usage)."""
     out = out or sys.stdout
+    argv = list(sys.argv[1:] if argv is None else argv)
+    if argv and argv[0] in DELEGATED:
+        # Commands with their own parser and their own needs (route reads no table).
+        return DELEGATED[argv[0]]()(argv[1:], out=out)
     args = _parser().parse_args(argv)
     try:
         args.store = incidents.HistoryStore.from_environment(args.table)
@@ -47,6 +62,26 @@ def main(argv: Sequence[str] | None = None, *, out: TextIO | None = None) -> int
         return 1
 
 
+def _route() -> Callable[..., int]:
+    from alert_service.routing.explain import main as explain
+
+    return explain
+
+
+def _digest() -> Callable[..., int]:
+    from alert_service.digest.cli import main as digest
+
+    return digest
+
+
+# name -> (the entry point, imported only when that command runs; its one-line help)
+DELEGATED: dict[str, Callable[[], Callable[..., int]]] = {"route": _route, "digest": _digest}
+_DELEGATED_HELP = {
+    "route": "which routing rules match a sample event, who would get what (alert-route)",
+    "digest": "the daily digest's report for a period (alert-digest)",
+}
+
+
 def _parser() -> argparse.ArgumentParser:
     common = argparse.ArgumentParser(add_help=False)
     common.add_argument("--json", action="store_true", help="machine-readable output")
@@ -59,6 +94,7 @@ def _parser() -> argparse.ArgumentParser:
 
     p = commands.add_parser("list", parents=[common], help="incidents, newest first")
     p.add_argument("--status", choices=STATUS_CHOICES, default="open")
+    p.add_argument("--severity", type=str.lower, help="only incidents of this severity")
     p.add_argument("--limit", type=_positive, default=None)
     p.set_defaults(run=_list)
 
@@ -77,6 +113,11 @@ def _parser() -> argparse.ArgumentParser:
     p.add_argument("--since", type=date.fromisoformat, required=True, help="YYYY-MM-DD (UTC)")
     p.add_argument("--until", type=date.fromisoformat, default=None, help="YYYY-MM-DD (today)")
     p.set_defaults(run=_summary)
+
+    add_silence_commands(commands, parents=[common])
+    for name, what in _DELEGATED_HELP.items():
+        # Listed for --help; main() hands their arguments over before parsing.
+        commands.add_parser(name, help=what, add_help=False)
     return parser
 
 
@@ -89,25 +130,40 @@ def _positive(text: str) -> int:
 
 # --- commands ---------------------------------------------------------------------------------
 def _list(args: argparse.Namespace, out: TextIO) -> int:
-    found = incidents.list_incidents(args.status, args.limit, store=args.store)
+    found = incidents.list_incidents(
+        args.status, args.limit, severity=args.severity, store=args.store
+    )
     if args.json:
         return _dump(found, out)
     if not found:
-        print(f"No {args.status} incidents.", file=out)
+        severity = f" {args.severity}" if args.severity else ""
+        print(f"No {args.status}{severity} incidents.", file=out)
         return 0
     rows = [
         [
             i["incident_id"],
             i["status"],
+            i.get("severity") or "-",
             i.get("alarm_name", ""),
             str(i.get("alert_count", 0)),
             _time(i.get("first_seen_at")),
             _time(i.get("last_seen_at")),
             _duration(i.get("duration_seconds")),
+            ", ".join(_marks(i)),
         ]
         for i in found
     ]
-    headers = ["INCIDENT", "STATUS", "ALARM", "ALERTS", "FIRST SEEN (UTC)", "LAST SEEN", "TTR"]
+    headers = [
+        "INCIDENT",
+        "STATUS",
+        "SEVERITY",
+        "ALARM",
+        "ALERTS",
+        "FIRST SEEN (UTC)",
+        "LAST SEEN",
+        "TTR",
+        "MARKS",
+    ]
     print(_table(headers, rows), file=out)
     return 0
 
@@ -126,13 +182,15 @@ def _show(args: argparse.Namespace, out: TextIO) -> int:
             _time(e.get("event_at")),
             e.get("state", ""),
             e.get("incident_action", ""),
+            "silenced" if e.get("silenced_by") else "",
             e["message_id"],
             one_line(e.get("reason", ""), 60),
         ]
         for e in events
     ]
     print(f"Notifications ({len(events)}):", file=out)
-    print(_table(["TIME (UTC)", "STATE", "ACTION", "MESSAGE ID", "REASON"], rows), file=out)
+    headers = ["TIME (UTC)", "STATE", "ACTION", "HELD", "MESSAGE ID", "REASON"]
+    print(_table(headers, rows), file=out)
     return 0
 
 
@@ -184,10 +242,21 @@ def _summary(args: argparse.Namespace, out: TextIO) -> int:
 
 
 # --- formatting -------------------------------------------------------------------------------
+def _marks(incident: dict[str, Any]) -> list[str]:
+    """``silenced``/``flapping`` while the incident's latest notification says so."""
+    marks = []
+    if incident.get("silenced_by"):
+        marks.append("silenced")
+    if incident.get("flapping_since"):
+        marks.append("flapping")
+    return marks
+
+
 def _describe(incident: dict[str, Any], out: TextIO) -> None:
     fields = [
         ("Incident", incident["incident_id"]),
         ("Status", incident["status"]),
+        ("Severity", incident.get("severity") or "-"),
         ("Alarm", incident.get("alarm_name", "")),
         ("Account / region", f"{incident.get('account') or '-'} / {incident.get('region') or '-'}"),
         ("Incident key", incident.get("incident_key", "")),
@@ -196,6 +265,12 @@ def _describe(incident: dict[str, Any], out: TextIO) -> None:
         ("Last seen (UTC)", _time(incident.get("last_seen_at"))),
         ("Last state", incident.get("last_state", "")),
     ]
+    if incident.get("silenced_by"):
+        ids = ", ".join(incident["silenced_by"])
+        until = _time(incident.get("silenced_until"))
+        fields.append(("Silenced", f"by {ids} until {until} (nobody notified; all stored)"))
+    if incident.get("flapping_since"):
+        fields.append(("Flapping", f"since {_time(incident['flapping_since'])}"))
     if incident.get("acknowledged_by"):
         fields.append(
             (
@@ -218,38 +293,6 @@ def _describe(incident: dict[str, Any], out: TextIO) -> None:
     width = max(len(label) for label, _ in fields)
     for label, value in fields:
         print(f"{label + ':':<{width + 1}} {value}", file=out)
-
-
-def _table(headers: list[str], rows: list[list[str]]) -> str:
-    widths = [
-        max(len(str(cell)) for cell in column) for column in zip(headers, *rows, strict=False)
-    ]
-
-    def line(cells: list[str]) -> str:
-        return "  ".join(f"{cell!s:<{w}}" for cell, w in zip(cells, widths, strict=True)).rstrip()
-
-    return "\n".join([line(headers), line(["-" * w for w in widths]), *(line(r) for r in rows)])
-
-
-def _time(text: str | None) -> str:
-    """``2024-01-12T07:30:00.000Z`` -> ``2024-01-12 07:30:00``."""
-    return text[:19].replace("T", " ") if text else "-"
-
-
-def _duration(seconds: float | None) -> str:
-    if seconds is None:
-        return "-"
-    total = round(seconds)
-    hours, rest = divmod(total, 3600)
-    minutes, secs = divmod(rest, 60)
-    if hours:
-        return f"{hours}h {minutes:02d}m"
-    return f"{minutes}m {secs:02d}s"
-
-
-def _dump(value: Any, out: TextIO) -> int:
-    print(json.dumps(value, ensure_ascii=False, indent=2, sort_keys=True), file=out)
-    return 0
 
 
 if __name__ == "__main__":

@@ -99,6 +99,16 @@ def client(service: str) -> Any:
     return _session().client(service, config=config)
 
 
+def error_code(error: BaseException | None) -> str:
+    """The AWS error code of a botocore ``ClientError`` (``ConditionalCheckFailedException``, ...);
+    "" for anything else. The one reader of ``error.response``: callers compare codes, and log
+    them, never the whole response."""
+    response = getattr(error, "response", None)
+    if not isinstance(response, dict):
+        return ""
+    return str((response.get("Error") or {}).get("Code") or "")
+
+
 def reset() -> None:
     """Forget the session and every client (tests point boto3 at a new endpoint)."""
     client.cache_clear()

@@ -20,9 +20,10 @@ if TYPE_CHECKING:
     from zoneinfo import ZoneInfo
 
 # Deliberately simple: SES validates for real; this catches typos such as a missing "@" or a comma
-# that became a semicolon.
-_EMAIL = re.compile(r"^[^@\s,;<>]+@[^@\s,;<>]+\.[^@\s,;<>]+$")
-_E164 = re.compile(r"^\+[1-9]\d{6,14}$")
+# that became a semicolon. Public: the routing file's checker and the escalation settings use the
+# same rules.
+EMAIL = re.compile(r"^[^@\s,;<>]+@[^@\s,;<>]+\.[^@\s,;<>]+$")
+E164 = re.compile(r"^\+[1-9]\d{6,14}$")
 
 
 class ConfigurationError(ValueError):
@@ -79,15 +80,15 @@ def display_settings() -> DisplaySettings:
 
 @cache
 def fanout_settings() -> FanoutSettings:
-    emails = _list("EMAIL_RECIPIENTS")
+    emails = env_list("EMAIL_RECIPIENTS")
     for address in emails:
-        if not _EMAIL.match(address):
+        if not EMAIL.match(address):
             raise ConfigurationError(
                 f"EMAIL_RECIPIENTS holds a malformed address: {mask_email(address)}"
             )
-    numbers = _list("SMS_RECIPIENTS")
+    numbers = env_list("SMS_RECIPIENTS")
     for number in numbers:
-        if not _E164.match(number):
+        if not E164.match(number):
             raise ConfigurationError(
                 f"SMS_RECIPIENTS holds a number not in E.164 form (+<country><number>): "
                 f"{mask_phone(number)}"
@@ -95,7 +96,7 @@ def fanout_settings() -> FanoutSettings:
     sender = env("EMAIL_SENDER")
     if emails and not sender:
         raise ConfigurationError("EMAIL_SENDER is not set but EMAIL_RECIPIENTS is")
-    if sender and not _EMAIL.match(sender_address(sender)):
+    if sender and not EMAIL.match(sender_address(sender)):
         raise ConfigurationError(f"EMAIL_SENDER is malformed: {mask_email(sender)}")
     return FanoutSettings(
         sender=sender,
@@ -106,14 +107,15 @@ def fanout_settings() -> FanoutSettings:
     )
 
 
-def _list(name: str) -> tuple[str, ...]:
+def env_list(name: str) -> tuple[str, ...]:
+    """A comma-separated variable as a tuple, blanks dropped."""
     # Duplicates removed in order: one person listed twice gets one message.
     return tuple(dict.fromkeys(item.strip() for item in env(name).split(",") if item.strip()))
 
 
 def _states(name: str, default: str) -> frozenset[State]:
     states = set()
-    for item in _list(name) if env(name) else default.split(","):
+    for item in env_list(name) if env(name) else default.split(","):
         state = State.of(item)
         if state is None:
             raise ConfigurationError(

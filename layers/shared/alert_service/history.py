@@ -109,10 +109,14 @@ def event_item(
     action: str | None = None,
     key: str | None = None,
     event_at: str | None = None,
+    severity: str | None = None,
+    silenced_by: tuple[str, ...] = (),
 ) -> dict[str, Any]:
     """The stored notification. ``raw_payload`` is the SNS Message exactly as delivered.
 
     ``event_at``: ``iso(event_time(notification, received_at))`` when the caller has it already.
+    ``severity``: the alarm's (tag, else routing rule); ``silenced_by``: the silences that held it
+    (stored all the same: nothing is lost).
     """
     at = event_at or iso(event_time(notification, received_at))
     mid = notification.message_id
@@ -133,6 +137,8 @@ def event_item(
         "subject": notification.subject,
         "topic_arn": notification.topic_arn,
         "problem": notification.problem,
+        "severity": severity,
+        "silenced_by": list(silenced_by) or None,
     }
     alarm = notification.alarm
     if alarm is not None:
@@ -155,9 +161,17 @@ def event_item(
 
 
 def incident_item(
-    alarm: Alarm, *, key: str, incident: str, at: str, message_id: str
+    alarm: Alarm,
+    *,
+    key: str,
+    incident: str,
+    at: str,
+    message_id: str,
+    marks: dict[str, Any] | None = None,
 ) -> dict[str, Any]:
+    """A new incident; ``marks``: severity, silenced_by/silenced_until, flapping_since (if any)."""
     return {
+        **(marks or {}),
         "pk": incident_pk(incident),
         "sk": INCIDENT_SK,
         "type": "incident",

@@ -198,3 +198,20 @@ _TEXTS["en"].update(
         "sms_silence_ended_more": "+{more}, silence ended",
     }
 )
+
+
+# --- the incident card's marks and third button (issues 12 and 13): one block, appended ---
+_TEXTS["ko"].update(
+    {
+        "button_silence_1h": "1시간 사일런스 (Silence 1h)",
+        "card_silenced": "🔕 *사일런스됨* ({ids}, {until}까지): 알림을 보내지 않습니다",
+        "card_flapping": "〰️ *플래핑* ({since}부터): 변경 알림은 스레드에만 남깁니다",
+    }
+)
+_TEXTS["en"].update(
+    {
+        "button_silence_1h": "Silence 1h",
+        "card_silenced": "🔕 *silenced* ({ids}, until {until}): nobody is notified",
+        "card_flapping": "〰️ *flapping* (since {since}): changes go to the thread only",
+    }
+)

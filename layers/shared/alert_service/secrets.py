@@ -90,7 +90,7 @@ def _read_json(secret_id: str, what: str, example: str, *, refresh: bool) -> Any
         ) from None
     except GetParameterError as error:
         # Powertools raises without "from": the boto3 ClientError is the implicit context.
-        code = _error_code(error.__cause__ or error.__context__)
+        code = clients.error_code(error.__cause__ or error.__context__)
         if code == "ResourceNotFoundException":
             message = f"{what} {secret_id!r} does not exist"
         else:
@@ -217,14 +217,6 @@ def slack_app(secret_id: str, *, refresh: bool = False) -> SlackApp:
             retryable=False,
         )
     return SlackApp(*(value[k].strip() for k in SLACK_APP_KEYS))
-
-
-def _error_code(error: BaseException | None) -> str | None:
-    response = getattr(error, "response", None)
-    if isinstance(response, dict):
-        code = response.get("Error", {}).get("Code")
-        return str(code) if code else None
-    return None
 
 
 def _url_problem(url: str, hosts: frozenset[str] = SLACK_WEBHOOK_HOSTS) -> str | None:

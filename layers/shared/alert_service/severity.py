@@ -67,7 +67,7 @@ def _lookup(arn: str) -> str | None:
         _stats.failures += 1
         logger.warning(
             "severity tag lookup failed; using the routing rule's severity",
-            extra={"alarm_arn": arn, "error": _error_code(error)},
+            extra={"alarm_arn": arn, "error": clients.error_code(error) or type(error).__name__},
         )
         return None
     for tag in response.get("Tags", []):
@@ -82,15 +82,6 @@ def normalise(value: object) -> str | None:
         return None
     value = value.strip().lower()
     return value if 0 < len(value) <= MAX_CHARS else None
-
-
-def _error_code(error: BaseException) -> str:
-    response = getattr(error, "response", None)
-    if isinstance(response, dict):
-        code = response.get("Error", {}).get("Code")
-        if code:
-            return str(code)
-    return type(error).__name__
 
 
 def stats() -> Stats:

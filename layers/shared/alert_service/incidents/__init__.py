@@ -6,6 +6,7 @@ One module per job:
 
 - ``transition``: the incident state machine, pure (state + notification -> change);
 - ``recording``: ``record`` applies a change to DynamoDB in one transaction, with bounded retries;
+- ``marking``: ``marks_for``, a notification's severity, silences and flapping (``Marks``);
 - ``queries``: incidents and events by id, status, alarm and day;
 - ``actions``: the operator's acknowledge and resolve;
 - ``analytics``: the period summary;
@@ -22,6 +23,7 @@ from alert_service.incidents.actions import (
     resolve,
 )
 from alert_service.incidents.analytics import percentile, summary
+from alert_service.incidents.marking import marks_for
 from alert_service.incidents.queries import (
     alarm_incidents,
     day_events,
@@ -31,7 +33,7 @@ from alert_service.incidents.queries import (
 )
 from alert_service.incidents.recording import MAX_ATTEMPTS, IncidentConflict, record
 from alert_service.incidents.store import HistoryStore, retention_days
-from alert_service.incidents.transition import AlarmState, Change, Outcome, decide
+from alert_service.incidents.transition import AlarmState, Change, Marks, Outcome, decide
 
 __all__ = [
     "MAX_ATTEMPTS",
@@ -41,6 +43,7 @@ __all__ = [
     "IncidentConflict",
     "IncidentNotFound",
     "IncidentStateError",
+    "Marks",
     "Outcome",
     "acknowledge",
     "alarm_incidents",
@@ -49,6 +52,7 @@ __all__ = [
     "get_incident",
     "incident_events",
     "list_incidents",
+    "marks_for",
     "percentile",
     "record",
     "resolve",

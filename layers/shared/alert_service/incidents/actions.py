@@ -10,6 +10,7 @@ from datetime import UTC, datetime
 from typing import Any
 
 from alert_service import history
+from alert_service.clients import error_code
 from alert_service.history import ACKNOWLEDGED, ACTIVE, RESOLVED
 from alert_service.incidents.queries import get_incident
 from alert_service.incidents.recording import (
@@ -23,7 +24,6 @@ from alert_service.incidents.store import (
     HistoryStore,
     cancellation_reasons,
     deserialize,
-    error_code,
     public,
     values,
 )

@@ -47,11 +47,16 @@ def day_events(day: date, *, store: HistoryStore | None = None) -> list[dict[str
 
 
 def list_incidents(
-    status: str = "open", limit: int | None = None, *, store: HistoryStore | None = None
+    status: str = "open",
+    limit: int | None = None,
+    *,
+    severity: str | None = None,
+    store: HistoryStore | None = None,
 ) -> list[dict[str, Any]]:
     """Incidents newest first.
 
-    ``status``: one of STATUSES, ``open`` (active + acknowledged) or ``all``.
+    ``status``: one of STATUSES, ``open`` (active + acknowledged) or ``all``; ``severity``: only
+    those of that severity (filtered after the Query: a FilterExpression would read as much).
     """
     statuses = {"open": OPEN_STATUSES, "all": STATUSES}.get(status, (status,))
     if any(s not in STATUSES for s in statuses):
@@ -59,8 +64,10 @@ def list_incidents(
     found: list[dict[str, Any]] = []
     for each in statuses:
         extra: dict[str, Any] = {"ScanIndexForward": False}
-        if limit:
+        if limit and not severity:
             extra["Limit"] = limit
         found.extend(_by_key(store, "gsi1", history.status_pk(each), **extra))
+    if severity:
+        found = [i for i in found if i.get("severity") == severity]
     found.sort(key=lambda i: (i["first_seen_at"], i["incident_id"]), reverse=True)
     return found[:limit] if limit else found

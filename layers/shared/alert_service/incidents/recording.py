@@ -9,6 +9,11 @@ Requests per notification (each notification's writes are one atomic request):
   or update (condition: not resolved). An older notification joining the open incident leaves the
   state item alone, so most joins race only on the incident's counter.
 - a redelivery: the event put's condition fails, so nothing changes.
+- a silenced notification: each silence that held it gets its hit counted (``hits``) by an Update
+  in the same transaction (an event-only notification then becomes a transaction too), so a
+  redelivery, whose event put fails, counts nothing twice.
+Severity, silences and flapping (``Marks``, decided by the caller) are stored on the event item
+and ride on the incident write the change makes anyway (``transition.incident_marks``).
 When the state item changed under us, the cancelled transaction returns it
 (ReturnValuesOnConditionCheckFailure), so the retry decides again without another read. A
 ``TransactionConflict`` (another transaction on the same items, in flight) is retried after a
@@ -40,8 +45,10 @@ from alert_service.incidents.transition import (
     Check,
     Guard,
     IncidentWrite,
+    Marks,
     Outcome,
     decide,
+    incident_marks,
     state_diff,
 )
 
@@ -77,10 +84,15 @@ def record(
     *,
     received_at: datetime | None = None,
     store: HistoryStore | None = None,
+    marks: Marks | None = None,
     sleep: Callable[[float], None] = time.sleep,
 ) -> Outcome:
-    """Store one notification and update its incident, atomically. Raises on DynamoDB failures."""
+    """Store one notification and update its incident, atomically. Raises on DynamoDB failures.
+
+    ``marks``: its severity, the silences that held it and its flapping episode (default: none).
+    """
     store = store or HistoryStore.from_environment()
+    marks = marks or Marks()
     received = received_at or datetime.now(UTC)
     at = history.iso(history.event_time(notification, received))
     alarm = notification.alarm
@@ -96,10 +108,25 @@ def record(
             action=change.outcome.value if joined else None,
             key=key,
             event_at=at,
+            severity=marks.severity,
+            silenced_by=marks.silenced_by,
         )
 
+    hits = [{"Update": u} for u in silence_hits(store, marks)]
+
     def event_only() -> Outcome:
-        return Outcome.STORED if store.put_new(event()) else Outcome.DUPLICATE
+        if not hits:
+            return Outcome.STORED if store.put_new(event()) else Outcome.DUPLICATE
+        try:
+            store.transact([put_new(store.table, event()), *hits])
+        except Exception as error:
+            if not cancellation_reasons(error):
+                raise
+            codes = [r.get("Code") for r in cancellation_reasons(error)]
+            if codes and codes[0] == "ConditionalCheckFailed":
+                return Outcome.DUPLICATE
+            raise
+        return Outcome.STORED
 
     if alarm is None or key is None:
         return event_only()
@@ -118,7 +145,8 @@ def record(
                 parts.append(pointer_delete(store, key, snapshot.legacy_pointer))
         if change.incident is not None:
             incident_at = len(parts)
-            parts.append(_incident_part(store, change, notification, key, at))
+            parts.append(_incident_part(store, change, notification, key, at, marks))
+        parts += hits  # last: the indexes above stay what the cancellation reasons refer to
         try:
             store.transact(parts)
             return change.outcome
@@ -264,10 +292,18 @@ def pointer_delete(store: HistoryStore, key: str, incident: str) -> dict[str, An
 
 
 def incident_update(
-    store: HistoryStore, incident: str, sets: list[str], *, add_one: bool, **named: Any
+    store: HistoryStore,
+    incident: str,
+    sets: list[str],
+    *,
+    add_one: bool,
+    removes: tuple[str, ...] = (),
+    **named: Any,
 ) -> dict[str, Any]:
     """A transaction Update of an incident that exists and is not resolved."""
     expression = f"SET {', '.join(sets)}" if sets else ""
+    if removes:
+        expression = f"{expression} REMOVE {', '.join(removes)}".strip()
     if add_one:
         expression = f"{expression} ADD alert_count :one".strip()
         named["one"] = 1
@@ -293,22 +329,43 @@ def resolved_sets() -> list[str]:
     ]
 
 
+def silence_hits(store: HistoryStore, marks: Marks) -> list[dict[str, Any]]:
+    """One hit-counting Update per silence that held the notification (none when not silenced)."""
+    if not marks.silenced_by:
+        return []
+    from alert_service.silences.store import SilenceStore
+
+    silences = SilenceStore(store.table, store.client)
+    return [silences.hit_update(silence_id) for silence_id in marks.silenced_by]
+
+
 def _incident_part(
-    store: HistoryStore, change: Change, notification: Notification, key: str, at: str
+    store: HistoryStore,
+    change: Change,
+    notification: Notification,
+    key: str,
+    at: str,
+    marks: Marks,
 ) -> dict[str, Any]:
     alarm = notification.alarm
     assert alarm is not None  # noqa: S101 - only alarms reach an incident
     incident = change.incident_id
     assert incident is not None  # noqa: S101
+    marked, unmarked = incident_marks(change, marks)
     if change.incident is IncidentWrite.OPEN:
         return put_new(
             store.table,
             history.incident_item(
-                alarm, key=key, incident=incident, at=at, message_id=notification.message_id
+                alarm,
+                key=key,
+                incident=incident,
+                at=at,
+                message_id=notification.message_id,
+                marks=marked,
             ),
         )
-    sets: list[str] = []
-    named: dict[str, Any] = {}
+    sets: list[str] = [f"{name} = :{name}" for name in marked]
+    named: dict[str, Any] = dict(marked)
     if change.incident is IncidentWrite.RESOLVE:
         sets += resolved_sets()
         named.update(
@@ -321,4 +378,4 @@ def _incident_part(
         # Only a notification newer than every other of the incident moves these.
         sets += ["last_seen_at = :at", "last_state = :state", "last_message_id = :mid"]
         named.update(at=at, state=alarm.state.value, mid=notification.message_id)
-    return incident_update(store, incident, sets, add_one=True, **named)
+    return incident_update(store, incident, sets, add_one=True, removes=unmarked, **named)

@@ -86,7 +86,7 @@ class HistoryStore:
         try:
             self.client.put_item(**put_new(self.table, item)["Put"])
         except Exception as error:
-            if error_code(error) == "ConditionalCheckFailedException":
+            if clients.error_code(error) == "ConditionalCheckFailedException":
                 return False
             raise
         return True
@@ -142,14 +142,9 @@ def public(item: dict[str, Any]) -> dict[str, Any]:
 
 
 # --- errors ----------------------------------------------------------------------------------
-def error_code(error: Exception) -> str:
-    response = getattr(error, "response", {}) or {}
-    return str(response.get("Error", {}).get("Code", ""))
-
-
 def cancellation_reasons(error: Exception) -> list[dict[str, Any]]:
     """A cancelled transaction's reasons, one per item in order (empty for other errors)."""
-    if error_code(error) != "TransactionCanceledException":
+    if clients.error_code(error) != "TransactionCanceledException":
         return []
     response = getattr(error, "response", {}) or {}
     return list(response.get("CancellationReasons") or [])

@@ -253,3 +253,47 @@ def resolved_by_hand(current: AlarmState, incident_id: str, last_alarm_at: str) 
     if current.open_incident_id not in (None, incident_id):
         return current  # another incident is open: not ours to close
     return current.closed(current.open_last_alarm_at or last_alarm_at)
+
+
+@dataclass(frozen=True)
+class Marks:
+    """What the notification path learnt about one notification besides its state (issues 12, 13):
+    inputs of the incident write, decided elsewhere (severity tag or rule, silences, flapping).
+
+    ``silenced_by``: the ids of the silences that held it (``silenced_until``: when the last of
+    them ends); ``flapping_since``: the start of the flapping episode it belongs to (None: the
+    alarm is not flapping, or has stabilised with it).
+    """
+
+    severity: str | None = None
+    silenced_by: tuple[str, ...] = ()
+    silenced_until: str | None = None
+    flapping_since: str | None = None
+
+
+# The incident attributes that follow the incident's latest notification (removed when it says
+# nothing); severity only ever changes to a known value.
+FOLLOWING_MARKS = ("silenced_by", "silenced_until", "flapping_since")
+
+
+def incident_marks(change: Change, marks: Marks) -> tuple[dict[str, Any], tuple[str, ...]]:
+    """The marks an incident write carries: (attributes to set, attributes to remove).
+
+    Only a notification that opens the incident or is newer than every other of it
+    (``moves_last``) moves them, so the incident shows what its latest notification said (an older
+    one arriving late changes nothing), and they ride on the write the change makes anyway: no
+    extra write, no extra stream record.
+    """
+    if change.incident is None or not (change.moves_last or change.incident is IncidentWrite.OPEN):
+        return {}, ()
+    values: dict[str, Any] = {
+        "severity": marks.severity,
+        "silenced_by": list(marks.silenced_by) or None,
+        "silenced_until": marks.silenced_until if marks.silenced_by else None,
+        "flapping_since": marks.flapping_since,
+    }
+    sets = {k: v for k, v in values.items() if v is not None}
+    removes = ()
+    if change.incident is not IncidentWrite.OPEN:
+        removes = tuple(k for k in FOLLOWING_MARKS if k not in sets)
+    return sets, removes

@@ -14,7 +14,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from alert_service.alarm import State
-from alert_service.config import _E164, _EMAIL
+from alert_service.config import E164, EMAIL
 from alert_service.redact import mask_phone
 
 Path = tuple[str | int, ...]
@@ -224,8 +224,8 @@ def _destinations(
     # Phone numbers are masked in messages (they are personal data, and errors reach logs).
     lists: dict[str, tuple[re.Pattern[str], str, Callable[[str], str]]] = {
         "slack_webhooks": (WEBHOOK_NAME, "a webhook name (a key of the webhook secret)", repr),
-        "email": (_EMAIL, "an email address", repr),
-        "sms": (_E164, "an E.164 number (+<country><number>)", mask_phone),
+        "email": (EMAIL, "an email address", repr),
+        "sms": (E164, "an E.164 number (+<country><number>)", mask_phone),
     }
     for key, (pattern, what, show) in lists.items():
         if key in block:

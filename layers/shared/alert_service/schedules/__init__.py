@@ -35,9 +35,9 @@ def _number(name: str, default: str, *, maximum: float) -> float:
 
 @cache
 def settings() -> Settings:
-    numbers = config._list("ESCALATION_SMS_RECIPIENTS")  # private, but the one list parser
+    numbers = config.env_list("ESCALATION_SMS_RECIPIENTS")  # the one list parser
     for number in numbers:
-        if not config._E164.match(number):  # and the one E.164 rule
+        if not config.E164.match(number):  # and the one E.164 rule
             raise config.ConfigurationError(
                 "ESCALATION_SMS_RECIPIENTS holds a number not in E.164 form (+<country><number>): "
                 f"{mask_phone(number)}"

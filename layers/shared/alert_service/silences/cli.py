@@ -15,7 +15,6 @@ or ``HISTORY_TABLE_NAME``. Times are shown in UTC.
 from __future__ import annotations
 
 import argparse
-import json
 import os
 import sys
 from collections.abc import Callable, Sequence
@@ -32,6 +31,8 @@ from alert_service.silences.model import (
     parse_time,
 )
 from alert_service.silences.store import SilenceStore
+from alert_service.terminal import dump as _dump
+from alert_service.terminal import span as _span
 
 # A silence that ended holding nothing: its pattern or scope was probably wrong (a typo hides
 # nothing, and people believed they were covered) - or it was not needed.
@@ -201,24 +202,6 @@ def _show(silence: Silence, now: datetime, out: TextIO) -> None:
 
 def _utc(moment: datetime) -> str:
     return f"{moment.astimezone(UTC):%Y-%m-%d %H:%M} UTC"
-
-
-def _span(delta: timedelta) -> str:
-    """``2d 3h``, ``1h 59m``, ``4m 10s``."""
-    total = max(0, int(delta.total_seconds()))
-    days, rest = divmod(total, 86400)
-    hours, rest = divmod(rest, 3600)
-    minutes, seconds = divmod(rest, 60)
-    if days:
-        return f"{days}d {hours}h"
-    if hours:
-        return f"{hours}h {minutes:02d}m"
-    return f"{minutes}m {seconds:02d}s"
-
-
-def _dump(value: Any, out: TextIO) -> int:
-    print(json.dumps(value, ensure_ascii=False, indent=2, sort_keys=True), file=out)
-    return 0
 
 
 def main(

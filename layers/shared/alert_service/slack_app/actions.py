@@ -9,11 +9,16 @@ answers with an HTTP status (CONTRACT.md, Slack incident view), checking in this
    nothing changed). Junk without the two headers, or with a stale timestamp, is refused before
    the signing secret is even fetched;
 3. a form ``payload=<JSON>`` holding a Slack interaction (400);
-4. anything but a ``block_actions`` click on ``incident_ack`` / ``incident_resolve``: 200, ignored;
+4. anything but a ``block_actions`` click on ``incident_ack`` / ``incident_resolve`` /
+   ``incident_silence_1h``: 200, ignored;
 5. a user outside ``SLACK_ALLOWED_USERS`` (when set): 200, nothing changed, told so;
 6. the transition, conditional in DynamoDB (``incidents.acknowledge`` / ``incidents.resolve``): a
    second click, a stale card or two people at once leave one outcome, and each clicker is told
-   which, in an ephemeral reply through the click's ``response_url`` (``send_reply``).
+   which, in an ephemeral reply through the click's ``response_url`` (``send_reply``);
+7. "Silence 1h" (issue 12): a one-hour silence of the incident's alarm (its exact name, account and
+   region), created by ``slack:<user>`` with a comment naming the incident; the clicker is told
+   its id and end time. A second click while such a silence has most of its hour left changes
+   nothing and names that silence.
 
 The card itself changes through the table's stream (SlackIncidentFunction), never from here: one
 path to get right. Slack wants the 200 within 3 s, so nothing heavy is imported up front: the
@@ -27,6 +32,7 @@ import binascii
 import json
 import time
 from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
 from typing import Any
 from urllib.parse import parse_qs
 
@@ -36,7 +42,10 @@ from alert_service.slack_app import signature
 # Slack's own payloads are a few KiB; 64 KiB is the contract's ceiling for a body (decoded).
 MAX_BODY_BYTES = 64 * 1024
 _BASE64_LIMIT = (MAX_BODY_BYTES + 2) // 3 * 4
-ACK, RESOLVE = "incident_ack", "incident_resolve"
+ACK, RESOLVE, SILENCE = "incident_ack", "incident_resolve", "incident_silence_1h"
+SILENCE_FOR = timedelta(hours=1)
+# A click within this long of an earlier "Silence 1h" of the same alarm finds it, and adds none.
+SILENCE_AGAIN_AFTER = timedelta(minutes=5)
 SECRET_ENV = "SLACK_APP_SECRET_ID"  # noqa: S105 - the variable's name, not a secret
 ALLOWED_USERS_ENV = "SLACK_ALLOWED_USERS"
 # response_url is always on hooks.slack.com
@@ -69,7 +78,7 @@ class Outcome:
 
     @property
     def changed(self) -> bool:
-        return self.result in ("acknowledged", "resolved")
+        return self.result in ("acknowledged", "resolved", "silenced")
 
 
 # --- replies (kept here: a handful of strings, ko and en) ------------------------------------
@@ -86,6 +95,10 @@ _REPLIES = {
         "not_allowed": "⛔ 인시던트를 처리할 권한이 없습니다(SLACK_ALLOWED_USERS). "
         "변경하지 않았습니다. 관리자에게 요청하세요.",
         "by": " ({who})",
+        "silenced": "🔕 `{alarm}` 경보를 {until}까지 사일런스했습니다 (`{silence}`). 알림은 "
+        "보내지 않고 기록은 남습니다. 해제: `alert-incidents silence expire {silence}`",
+        "silenced_already": "ℹ️ `{alarm}` 경보는 이미 {until}까지 사일런스 중입니다 (`{silence}`). "
+        "변경하지 않았습니다.",
     },
     "en": {
         "acknowledged": "👀 You acknowledged `{id}`.",
@@ -95,6 +108,10 @@ _REPLIES = {
         "not_allowed": "⛔ You may not act on incidents here (SLACK_ALLOWED_USERS). "
         "Nothing changed; ask an admin to add you.",
         "by": " (by {who})",
+        "silenced": "🔕 You silenced `{alarm}` until {until} (`{silence}`): nobody is notified, "
+        "history keeps everything. End it: `alert-incidents silence expire {silence}`",
+        "silenced_already": "ℹ️ `{alarm}` is already silenced until {until} (`{silence}`). "
+        "Nothing changed.",
     },
 }
 
@@ -162,7 +179,7 @@ def handle(event: Any, *, now: float | None = None) -> Outcome:
         (
             a
             for a in (actions if isinstance(actions, list) else [])
-            if isinstance(a, dict) and a.get("action_id") in (ACK, RESOLVE)
+            if isinstance(a, dict) and a.get("action_id") in (ACK, RESOLVE, SILENCE)
         ),
         None,
     )
@@ -192,6 +209,9 @@ def handle(event: Any, *, now: float | None = None) -> Outcome:
         return Outcome(
             200, "not_allowed", incident_id=incident_id, **clicked, reply=_reply("not_allowed")
         )
+    if clicked["action"] == SILENCE:
+        result, reply = _silence(incident_id, user, now)
+        return Outcome(200, result, incident_id=incident_id, **clicked, reply=reply)
     result, current = _transition(clicked["action"], incident_id, f"slack:{user}")
     return Outcome(
         200, result, incident_id=incident_id, **clicked, reply=_reply(result, incident_id, current)
@@ -239,6 +259,7 @@ def _transition(action: str, incident_id: str, by: str) -> tuple[str, dict[str, 
     too while the incident is still open, and that click must not be lost, so it is tried again.
     """
     from alert_service import incidents  # boto3 behind it: only for an authentic click
+    from alert_service.clients import error_code
 
     change = incidents.acknowledge if action == ACK else incidents.resolve
     allowed_from = ("active",) if action == ACK else ("active", "acknowledged")
@@ -250,7 +271,7 @@ def _transition(action: str, incident_id: str, by: str) -> tuple[str, dict[str, 
         except incidents.IncidentStateError:
             pass
         except Exception as error:
-            if _error_code(error) != "TransactionConflictException":
+            if error_code(error) != "TransactionConflictException":
                 raise
         else:
             return ("acknowledged" if action == ACK else "resolved"), item
@@ -263,9 +284,52 @@ def _transition(action: str, incident_id: str, by: str) -> tuple[str, dict[str, 
     raise RuntimeError(f"{incident_id} kept changing under a {action} click; nothing was written")
 
 
-def _error_code(error: Exception) -> str:
-    response = getattr(error, "response", None) or {}
-    return str(response.get("Error", {}).get("Code", ""))
+def _silence(incident_id: str, user: str, now: float | None) -> tuple[str, str]:
+    """A one-hour silence of the incident's alarm; ("silenced"|"unchanged"|"not_found", reply)."""
+    import glob
+
+    from alert_service import incidents  # boto3 behind it: only for an authentic click
+    from alert_service.config import display_settings
+    from alert_service.silences.model import SilenceStatus, new_silence
+    from alert_service.silences.store import SilenceStore
+
+    current = incidents.get_incident(incident_id)
+    if current is None or not current.get("alarm_name"):
+        return "not_found", _reply("not_found", incident_id)
+    moment = datetime.fromtimestamp(now, UTC) if now is not None else datetime.now(UTC)
+    # The alarm's exact name: "*", "?" and "[" in it must not widen the silence to other alarms.
+    match = glob.escape(str(current["alarm_name"]))
+    account, region = current.get("account") or None, current.get("region") or None
+    store = SilenceStore(required("HISTORY_TABLE_NAME"))
+    result, text_key = "silenced", "silenced"
+    earlier = [
+        s
+        for s in store.recent(moment, since=timedelta(0))
+        if (s.match, s.account, s.region) == (match, account, region)
+        and s.status(moment) is SilenceStatus.ACTIVE
+        and s.ends_at >= moment + SILENCE_FOR - SILENCE_AGAIN_AFTER
+    ]
+    if earlier:  # a double click, or two people at once: one silence is enough
+        silence = max(earlier, key=lambda s: s.ends_at)
+        result, text_key = "unchanged", "silenced_already"
+    else:
+        silence = store.add(
+            new_silence(
+                match=match,
+                account=account,
+                region=region,
+                duration=SILENCE_FOR,
+                created_by=f"slack:{user}",
+                comment=f"Silence 1h from Slack on {incident_id}",
+                now=moment,
+            )
+        )
+    settings = display_settings()
+    texts = _REPLIES[settings.locale]
+    until = silence.ends_at.astimezone(settings.timezone).strftime("%Y-%m-%d %H:%M %Z")
+    return result, texts[text_key].format(
+        alarm=_escape(str(current["alarm_name"])), until=until, silence=_escape(silence.id)
+    )
 
 
 # --- the clicker's reply ---------------------------------------------------------------------

@@ -2,8 +2,10 @@
 
 The card is the seed 000 message (colour bar, title, the five fields, footer) plus what seed 001
 knows about the incident: its id, status, alert count and first notification; who acknowledged it
-and when; who or what resolved it and how long it lasted. While the incident is open it carries
-two buttons, ``incident_ack`` and ``incident_resolve``, whose value is the incident id.
+and when; who or what resolved it and how long it lasted; its severity, and the marks of its latest
+notification: "silenced" (which silences, until when) and "flapping" (since when). While the
+incident is open it carries the contract's two buttons, ``incident_ack`` and ``incident_resolve``,
+and a third, ``incident_silence_1h`` (issue 12), each with the incident id as its value.
 
 Everything sits in one legacy attachment holding Block Kit blocks: the attachment keeps the colour
 bar (TIPS.md), the blocks carry the buttons. The card is always rendered whole from the incident
@@ -46,6 +48,8 @@ FALLBACK_CHARS = 1000
 
 ACTION_ACK = "incident_ack"
 ACTION_RESOLVE = "incident_resolve"
+ACTION_SILENCE = "incident_silence_1h"
+MAX_SILENCE_IDS_SHOWN = 3  # a card names a few silences; the CLI lists them all
 
 # Open: the ALARM red; someone is on it: amber; resolved: the OK green (as the webhook message).
 STATUS_COLORS = {
@@ -123,6 +127,28 @@ def _view(notification: Notification | None, settings: DisplaySettings) -> View 
     return build_view(notification, settings) if notification is not None else None
 
 
+def is_silenced(incident: Mapping[str, Any]) -> bool:
+    """The incident's latest notification was held by a silence (nobody was notified of it)."""
+    return bool(incident.get("silenced_by"))
+
+
+def marks(incident: Mapping[str, Any], settings: DisplaySettings) -> list[str]:
+    """The "silenced" and "flapping" lines of the card (escaped markup), when they apply."""
+    loc = settings.locale
+    lines = []
+    ids = [str(i) for i in incident.get("silenced_by") or []]
+    if ids:
+        shown = ", ".join(f"`{fit(i, 60)}`" for i in ids[:MAX_SILENCE_IDS_SHOWN])
+        if len(ids) > MAX_SILENCE_IDS_SHOWN:
+            shown += f" +{len(ids) - MAX_SILENCE_IDS_SHOWN}"
+        until = local_time(incident.get("silenced_until"), settings)
+        lines.append(text(loc, "card_silenced", ids=shown, until=until))
+    if incident.get("flapping_since"):
+        since = local_time(incident.get("flapping_since"), settings)
+        lines.append(text(loc, "card_flapping", since=since))
+    return lines
+
+
 def incident_fields(incident: Mapping[str, Any], settings: DisplaySettings) -> list[dict[str, str]]:
     loc = settings.locale
     status = status_word(incident)
@@ -135,6 +161,8 @@ def incident_fields(incident: Mapping[str, Any], settings: DisplaySettings) -> l
         ),
         _field(text(loc, "first_seen"), local_time(incident.get("first_seen_at"), settings)),
     ]
+    if incident.get("severity"):
+        fields.append(_field(text(loc, "severity"), fit(str(incident["severity"]), SHORT_CHARS)))
     if incident.get("acknowledged_by"):
         fields.append(_field(text(loc, "acknowledged_by"), actor(incident["acknowledged_by"], loc)))
         fields.append(
@@ -173,6 +201,9 @@ def root_message(
         _section(f"{emoji} *{escape(prefix)}* *{title}*"),
         {"type": "section", "fields": incident_fields(incident, settings)},
     ]
+    shown_marks = marks(incident, settings)
+    if shown_marks:
+        blocks.append(_section("\n".join(shown_marks)))
     if view is not None:
         short = [f for f in view.fields if f.key not in _LONG_FIELDS]
         if short:
@@ -197,6 +228,7 @@ def root_message(
                 "elements": [
                     _button(text(loc, "button_ack"), ACTION_ACK, value, style="primary"),
                     _button(text(loc, "button_resolve"), ACTION_RESOLVE, value, style="danger"),
+                    _button(text(loc, "button_silence_1h"), ACTION_SILENCE, value),
                 ],
             }
         )
@@ -213,14 +245,16 @@ def root_message(
     }
 
 
-def _button(label: str, action_id: str, value: str, *, style: str) -> dict[str, Any]:
-    return {
+def _button(label: str, action_id: str, value: str, *, style: str | None = None) -> dict[str, Any]:
+    button = {
         "type": "button",
         "text": {"type": "plain_text", "text": label[:75], "emoji": True},
         "action_id": action_id,
         "value": value,
-        "style": style,
     }
+    if style:  # Slack knows "primary" and "danger"; no style is the plain grey button
+        button["style"] = style
+    return button
 
 
 def _alarm_summary(notification: Notification | None, settings: DisplaySettings) -> list[str]:

@@ -12,6 +12,14 @@ CLI) reaches Slack through the table's stream, so there is one path to get right
 
 An OK that resolves is one MODIFY (count and status together): one change, one reply.
 
+Silenced (issue 12: the incident view skips a silenced notification): while the incident item
+says its latest notification was held by a silence (``silenced_by``), no message is posted, neither
+the root nor a thread reply, so nobody is notified; the incident still opens and resolves in the
+table. A root that exists already is still updated (``chat.update`` notifies nobody), so the card
+shows the count, the status and the "silenced" mark. The first change after the silence posts the
+root if there was none, showing the incident as it is then. Flapping changes nothing here: the
+thread keeps every notification, the card shows the mark.
+
 Exactly once, whatever the stream does (at least once; a batch again after a partial failure):
 every Slack call runs through ``delivery.deliver_once`` under the change's key (incident id plus
 what changed: ``#root``, ``#n<alert_count>``, ``#acknowledged``, ``#resolved``). The root's
@@ -80,6 +88,7 @@ class Outcome:
     replies: int = 0
     updates: int = 0
     skipped: int = 0  # changes already projected (a redelivery)
+    silenced: int = 0  # changes of a silenced incident: no post, no reply (the card may update)
 
 
 # --- stream records -> changes -----------------------------------------------------------------
@@ -205,11 +214,15 @@ class Projector:
                 return
             root: dict[str, Any] | None = None
             for current in changes:
+                if card.is_silenced(current.image):
+                    root = root or _existing_root(current.image)  # never posted for a silence
+                    self.outcome.silenced += 1
+                    continue
                 root = self._root(current, root)
                 if current.kind != ROOT:
                     self._reply(current, root)
             last = changes[-1]
-            if any(c.kind != ROOT for c in changes):
+            if root is not None and any(c.kind != ROOT for c in changes):
                 current = last
                 self._update(last, root)
         except Exception as error:
@@ -240,11 +253,10 @@ class Projector:
 
     def _root(self, change: Change, known: dict[str, Any] | None) -> dict[str, Any]:
         """The root message's channel and ts: known, on the item, or posted now (once)."""
-        if known is not None:
-            return known
+        existing = known or _existing_root(change.image)
+        if existing is not None:
+            return existing
         item = change.image
-        if item.get("slack_ts") and item.get("slack_channel"):
-            return {"channel": item["slack_channel"], "ts": item["slack_ts"]}
         incident = str(item.get("incident_id"))
         message = card.root_message(
             item, self._notification(item, "last_message_id"), self.settings
@@ -274,7 +286,7 @@ class Projector:
                 },
             )
         except Exception as error:
-            if _error_code(error) != "ConditionalCheckFailedException":
+            if clients.error_code(error) != "ConditionalCheckFailedException":
                 raise  # kept already (a redelivery): nothing to do
 
     def _reply(self, change: Change, root: Mapping[str, Any]) -> None:
@@ -328,16 +340,16 @@ class Projector:
         self.outcome.posts += sent
 
 
+def _existing_root(item: Mapping[str, Any]) -> dict[str, Any] | None:
+    """The root message kept on the incident item, if it was posted."""
+    if item.get("slack_ts") and item.get("slack_channel"):
+        return {"channel": item["slack_channel"], "ts": item["slack_ts"]}
+    return None
+
+
 def _ts(answer: Mapping[str, Any]) -> dict[str, Any]:
     """What is kept of Slack's answer in the once-only record: where the message is."""
     return {"channel": answer.get("channel"), "ts": answer.get("ts")}
-
-
-def _error_code(error: Exception) -> str:
-    response = getattr(error, "response", None)
-    if isinstance(response, dict):
-        return str(response.get("Error", {}).get("Code", ""))
-    return ""
 
 
 def _describe(error: Exception) -> str:
@@ -346,5 +358,5 @@ def _describe(error: Exception) -> str:
 
     if isinstance(error, DeliveryError):
         return str(error)
-    code = _error_code(error)
+    code = clients.error_code(error)
     return f"{type(error).__name__}{f' ({code})' if code else ''}"
