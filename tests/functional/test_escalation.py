@@ -304,3 +304,37 @@ def test_slack_refusal_fails_the_invocation_without_the_token(stack: Stack) -> N
 
     outcome = load_app("incident_escalation").handle(fired.input, now=fired.at)
     assert outcome["sent"] == ["slack"]
+
+
+def test_a_rotated_bot_token_is_read_again_once_and_the_step_goes_through(stack: Stack) -> None:
+    """The escalation speaks through the incident view's Web API client: a token rotated since it
+    was cached (invalid_auth) makes it read the secret again, once, instead of failing the step."""
+    from werkzeug import Request, Response
+
+    accepted = [BOT_TOKEN]
+
+    def web_api(request: Request) -> Response:
+        ok = request.headers.get("Authorization") == f"Bearer {accepted[0]}"
+        body = {"ok": True, "ts": "1.2"} if ok else {"ok": False, "error": "invalid_auth"}
+        return Response(json.dumps(body), content_type="application/json")
+
+    stack.slack.clear_all_handlers()
+    stack.slack.expect_request("/chat.postMessage", method="POST").respond_with_handler(web_api)
+    open_incident(stack)
+    (first,) = stack.jobs.run_until(OPENED + timedelta(minutes=10))
+    assert first.error is None
+    rotated = "xoxb-rotated-token-never-logged"
+    boto3.client("secretsmanager").put_secret_value(
+        SecretId=APP_SECRET,
+        SecretString=json.dumps(
+            {"bot_token": rotated, "signing_secret": "s3cr3t", "channel": "C0INCIDENTS"}
+        ),
+    )
+    accepted[0] = rotated
+    (second,) = stack.jobs.run_until(OPENED + timedelta(minutes=20))
+    assert second.error is None, second.error
+    assert second.result["sent"][0] == "slack"
+    auth = [r.headers.get("Authorization") for r, _ in stack.slack.log]
+    # escalate-1 with the old token; escalate-2 refused with it, then sent with the new one.
+    assert auth == [f"Bearer {BOT_TOKEN}", f"Bearer {BOT_TOKEN}", f"Bearer {rotated}"]
+    assert [r["text"][:10] for r in stack.replies()][-1].startswith("<!channel>")
