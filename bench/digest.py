@@ -35,8 +35,7 @@ from typing import Any
 from zoneinfo import ZoneInfo
 
 from alert_service import clients, history
-from alert_service.digest import collect
-from alert_service.digest.queries import HistoryReader
+from alert_service.digest import HistoryReader, collect
 from alert_service.digest.send import period_end
 
 from bench import BASELINES_DIR

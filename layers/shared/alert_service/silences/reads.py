@@ -1,7 +1,8 @@
 """Reads for reports about silences and flapping (the daily digest): Query only, never Scan.
 
-- ``flapping_now``: the alarms whose flapping episode is on (gsi1 ``FLAPPING``), each with the
-  changes since the episode began (one Query of its ``FLAP#<key>`` partition);
+- ``flapping_now``: the alarms whose flapping episode is on (gsi1 ``FLAPPING``), each with its
+  changes from the window that started the episode until now (one Query of its ``FLAP#<key>``
+  partition);
 - ``silences_ending``: silences in effect now that end within a horizon (gsi1 ``SILENCES``,
   ``gsi1sk`` between now and the horizon: only those, not every future silence);
 - ``incident_alarm``: the alarm of an incident item, as silences match it.
@@ -21,8 +22,9 @@ from alert_service import clients
 from alert_service.alarm import Alarm, State
 from alert_service.history import iso, parse_iso
 from alert_service.silences import _ddb
-from alert_service.silences.flapping import FLAPPING_PK, change_sk, flap_pk
+from alert_service.silences.flapping import CHANGE_PREFIX, FLAPPING_PK, change_sk, flap_pk
 from alert_service.silences.model import Silence, SilenceStatus
+from alert_service.silences.settings import flap_settings
 from alert_service.silences.store import SILENCES_PK, from_item
 
 OnPage = Callable[[list[dict[str, Any]]], None]
@@ -31,11 +33,15 @@ _AFTER_ANY_ID = "~"  # sorts after "#<id>" and "#<message id>": an upper bound t
 
 @dataclass(frozen=True)
 class FlappingAlarm:
+    """``changes`` state changes from ``first_change`` to the read; the episode was declared at
+    ``since`` (the change that reached the threshold within the window)."""
+
     alarm_name: str
     account: str | None
     region: str | None
-    since: datetime  # the episode's first change
-    changes: int  # state changes from ``since`` to the read
+    since: datetime
+    changes: int
+    first_change: datetime
 
 
 def incident_alarm(incident: Mapping[str, Any]) -> Alarm:
@@ -61,11 +67,19 @@ def _query(client: Any, on_page: OnPage | None, **kwargs: Any) -> Iterator[dict[
 
 
 def flapping_now(
-    table: str, now: datetime, *, client: Any = None, on_page: OnPage | None = None
+    table: str,
+    now: datetime,
+    *,
+    window: timedelta | None = None,
+    client: Any = None,
+    on_page: OnPage | None = None,
 ) -> list[FlappingAlarm]:
     """Alarms flapping at the read (the quiet sweep ends an episode within a minute of a whole
-    window without changes), most changes first. 1 + one Query per flapping alarm."""
+    window without changes), most changes first. 1 + one Query per flapping alarm.
+
+    ``window``: FLAP_WINDOW_MINUTES (``flap_settings``) unless given."""
     client = client or clients.client("dynamodb")
+    window = window or flap_settings().window
     found = []
     for state in _query(
         client,
@@ -79,9 +93,10 @@ def flapping_now(
         if state.get("type") != "flap_state" or not since:
             continue
         key = str(state["pk"]).split("#", 1)[1]
-        changes = sum(
-            1
-            for _ in _query(
+        # The changes that made it flap (the window before ``since``) and every one since.
+        times = [
+            str(item["sk"])[len(CHANGE_PREFIX) :].split("#", 1)[0]
+            for item in _query(
                 client,
                 on_page,
                 TableName=table,
@@ -89,17 +104,18 @@ def flapping_now(
                 ExpressionAttributeValues=_ddb.values(
                     pk=flap_pk(key),
                     to=change_sk(iso(now)) + _AFTER_ANY_ID,
-                    **{"from": change_sk(since)},
+                    **{"from": change_sk(iso(parse_iso(str(since)) - window))},
                 ),
             )
-        )
+        ]
         found.append(
             FlappingAlarm(
                 alarm_name=str(state.get("alarm_name", "")),
                 account=state.get("account") or None,
                 region=state.get("region") or None,
                 since=parse_iso(str(since)),
-                changes=changes,
+                changes=len(times),
+                first_change=parse_iso(min(times, default=str(since))),
             )
         )
     return sorted(found, key=lambda f: (-f.changes, f.alarm_name))
