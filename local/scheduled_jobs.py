@@ -345,6 +345,12 @@ def run_demo(pipeline: Any) -> list[str]:
         return [*lines, "no incidents: nothing to escalate"]
     start = min(history.parse_iso(i["first_seen_at"]["S"]) for i in firsts)
     jobs.now = start
+    # The built timers function followed the stream while the events went through, on today's
+    # clock: the samples' times are long past, so it scheduled each step a minute from now.
+    # Replaced by the schedules made at the incidents' own times, which the moved clock fires.
+    scheduler = pipeline.aws.client("scheduler")
+    for made in jobs.schedules():
+        scheduler.delete_schedule(Name=made["name"], GroupName=group)
     # As opened: the timers function schedules only what an INSERT of an active incident asks.
     records = [
         insert_record({**item, "status": {"S": history.ACTIVE}}, str(n))
