@@ -7,7 +7,8 @@ History: ``--days`` storm-like days (``local.history_seed.storm_items``: 20 alar
 notifications a day), plus the day before (the daily digest compares with it), written with
 BatchWriteItem as the items ``incidents.record`` leaves (same ``history`` functions), into moto's
 server. Then, in this process:
-- the daily digest (24 hours and the 24 before, plus open and resolved incidents);
+- the daily digest (24 hours and the 24 before, open and resolved incidents, the alarms flapping
+  and the silences ending soon);
 - ``alert-incidents digest`` over the whole period (and the period before it, which is empty);
 each with the requests, items, bytes and read units it took (``ReadCost``) and the time.
 
@@ -35,7 +36,7 @@ from typing import Any
 from zoneinfo import ZoneInfo
 
 from alert_service import clients, history
-from alert_service.digest import HistoryReader, collect
+from alert_service.digest import HistoryReader, collect, quiet_now
 from alert_service.digest.send import period_end
 
 from bench import BASELINES_DIR
@@ -68,9 +69,12 @@ def seed(pipeline: LocalPipeline, table: str, days: int) -> dict[str, Any]:
 
 
 def read(table: str, since: datetime, until: datetime) -> dict[str, Any]:
+    """One report's reads and time; a report ending at END (as the daily function's and a CLI
+    report without --until) also reads the flapping alarms and the silences ending soon."""
     reader = HistoryReader(table)
     started = clock.perf_counter()
-    report = collect(reader, since=since, until=until)
+    flapping, ending = quiet_now(reader, until) if until == END else ([], [])
+    report = collect(reader, since=since, until=until, flapping=flapping, silences_ending=ending)
     seconds = clock.perf_counter() - started
     cost = reader.cost
     return {

@@ -24,6 +24,8 @@ def handler(event, context):
     partitions = [(f"DAY#{end - timedelta(days=n):%Y-%m-%d}", low) for n in (0, 1, 2)]
     partitions += [("STATUS#active", "0"), ("STATUS#acknowledged", "0")]
     partitions += [("STATUS#resolved", resolved_low)]
+    # Flapping alarms and the silences ending within a day, as the function reads them.
+    partitions += [("FLAPPING", "0"), ("SILENCES", high)]
     counts = {}
     for pk, since in partitions:
         query = {

@@ -1,8 +1,10 @@
-"""Baseline escalation: GetItem of the incident, then one webhook POST if still active."""
+"""Baseline escalation: GetItem of the incident, the Query of silences in effect, then one webhook
+POST if still active and not silenced."""
 
 import json
 import os
 import urllib.request
+from datetime import UTC, datetime, timedelta
 
 import boto3
 
@@ -26,6 +28,15 @@ def handler(event, context):
         .get("Item")
     )
     if not item or item["status"]["S"] != "active":
+        return
+    since = f"{datetime.now(UTC) - timedelta(days=1):%Y-%m-%dT%H:%M:%S}"
+    silences = _client("dynamodb").query(
+        TableName=os.environ["HISTORY_TABLE_NAME"],
+        IndexName="gsi1",
+        KeyConditionExpression="gsi1pk = :p AND gsi1sk >= :since",
+        ExpressionAttributeValues={":p": {"S": "SILENCES"}, ":since": {"S": since}},
+    )
+    if item.get("silenced_by") or silences["Items"]:
         return
     secret = _client("secretsmanager").get_secret_value(
         SecretId=os.environ["SLACK_WEBHOOK_SECRET_ID"]
