@@ -7,14 +7,21 @@ History: ``--days`` storm-like days (``local.history_seed.storm_items``: 20 alar
 notifications a day), plus the day before (the daily digest compares with it), written with
 BatchWriteItem as the items ``incidents.record`` leaves (same ``history`` functions), into moto's
 server. Then, in this process:
-- the daily digest (24 hours and the 24 before, plus open and resolved incidents);
+- the daily digest (24 hours and the 24 before, open and resolved incidents, the alarms flapping
+  and the silences ending soon);
 - ``alert-incidents digest`` over the whole period (and the period before it, which is empty);
 each with the requests, items, bytes and read units it took (``ReadCost``) and the time.
+
+The reads here use a DynamoDB client with a long read timeout: moto scans the whole table for
+every Query page (seconds for a month of storm), beyond the functions' 3 s bound (clients.BOUNDS),
+which fits DynamoDB (tens of milliseconds a page), not moto.
 
 Cold start: each built function (IncidentTimersFunction, IncidentEscalationFunction,
 DailyDigestFunction) in a fresh runtime process, as Lambda loads it (local.runtime), ``--reps``
 times, next to a baseline doing the same AWS work with boto3 and urllib only (no layer, no
-once-only delivery): import + first event, medians. Run once; nothing here is a test.
+once-only delivery): import + first event, medians. They read a second history table holding
+``COLD_DAYS`` storm days (the daily digest's period and the day before), so moto answers each page
+within the functions' read timeout. Run once; nothing here is a test.
 """
 
 from __future__ import annotations
@@ -35,11 +42,12 @@ from typing import Any
 from zoneinfo import ZoneInfo
 
 from alert_service import clients, history
-from alert_service.digest import collect
-from alert_service.digest.queries import HistoryReader
+from alert_service.digest import HistoryReader, collect, quiet_now
 from alert_service.digest.send import period_end
+from alert_service.incidents.store import HistoryStore
 
 from bench import BASELINES_DIR
+from local.aws import Template, create_tables
 from local.history_seed import alarm, batch_write, storm_items
 from local.pipeline import LocalPipeline
 from local.runtime import Worker
@@ -50,6 +58,8 @@ FUNCTIONS = ("IncidentTimersFunction", "IncidentEscalationFunction", "DailyDiges
 # so its cold run reads a full storm day too.
 END = period_end(datetime.now(UTC), time(9, 0), ZoneInfo("Asia/Seoul"))
 BASELINE_DIR = Path(tempfile.gettempdir()) / "alert-service-bench" / "digest-baselines"
+COLD_DAYS = 2
+COLD_STACK = "alert-service-cold"
 
 # Baselines (bench/baselines/<name>/app.py): the same AWS work with boto3 and urllib only.
 BASELINES = {
@@ -68,10 +78,22 @@ def seed(pipeline: LocalPipeline, table: str, days: int) -> dict[str, Any]:
     return {"items": written, "seconds": round(clock.perf_counter() - started, 1)}
 
 
+def patient_store(table: str) -> HistoryStore:
+    """The history table through a client that waits for moto's slow Query pages."""
+    import boto3
+    from botocore.config import Config
+
+    config = Config(read_timeout=600, retries={"mode": "standard", "total_max_attempts": 1})
+    return HistoryStore(table, client_=boto3.client("dynamodb", config=config))
+
+
 def read(table: str, since: datetime, until: datetime) -> dict[str, Any]:
-    reader = HistoryReader(table)
+    """One report's reads and time; a report ending at END (as the daily function's and a CLI
+    report without --until) also reads the flapping alarms and the silences ending soon."""
+    reader = HistoryReader(patient_store(table))
     started = clock.perf_counter()
-    report = collect(reader, since=since, until=until)
+    flapping, ending = quiet_now(reader, until) if until == END else ([], [])
+    report = collect(reader, since=since, until=until, flapping=flapping, silences_ending=ending)
     seconds = clock.perf_counter() - started
     cost = reader.cost
     return {
@@ -90,7 +112,7 @@ def read(table: str, since: datetime, until: datetime) -> dict[str, Any]:
 
 def event_item_bytes(table: str) -> float:
     """Mean DynamoDB size of one event item of the seed (one day's partition)."""
-    reader = HistoryReader(table)
+    reader = HistoryReader(patient_store(table))
     items = reader.events(END - timedelta(days=1), END)
     return reader.cost.bytes / max(1, len(items))
 
@@ -104,17 +126,26 @@ def baseline_dir() -> Path:
     return BASELINE_DIR
 
 
+def cold_table(pipeline: LocalPipeline) -> str:
+    """A second history table (the template's, under another stack name) with COLD_DAYS days."""
+    tables = create_tables(pipeline.aws.client("dynamodb"), Template(stack_name=COLD_STACK))
+    table = tables["AlarmHistoryTable"]
+    start = END - timedelta(days=COLD_DAYS)
+    batch_write(pipeline.aws.client("dynamodb"), table, storm_items(start, COLD_DAYS))
+    return table
+
+
 def cold(pipeline: LocalPipeline, table: str, reps: int) -> dict[str, float]:
-    """Median import and first event of each function and its baseline, fresh processes. The
-    first event includes moto's own time, which for the digest's Queries is most of it (moto
-    scans the table for every Query page; DynamoDB does not)."""
-    open_ids = [i["incident_id"] for i in HistoryReader(table).open_incidents()]
+    """Median import and first event of each function and its baseline, fresh processes, reading
+    ``table``. The first event includes moto's own time, which for the digest's Queries is most
+    of it (moto scans the table for every Query page; DynamoDB does not)."""
+    open_ids = [i["incident_id"] for i in HistoryReader(patient_store(table)).open_incidents()]
     baselines = baseline_dir()
     samples: dict[str, list[float]] = {}
     for rep in range(reps):
         for logical_id in FUNCTIONS:
             spec = pipeline.specs[logical_id]
-            env = pipeline.local_env(spec)
+            env = {**pipeline.local_env(spec), "HISTORY_TABLE_NAME": table}
             if logical_id == "IncidentTimersFunction":
                 event = timers_event(rep, f"{rep:04d}{uuid.uuid4().hex[:12]}")
             elif logical_id == "IncidentEscalationFunction":
@@ -181,7 +212,7 @@ def main(argv: list[str] | None = None) -> int:
         result["daily"] = read(table, END - timedelta(days=1), END)
         result["period"] = read(table, END - timedelta(days=args.days), END)
         result["event_item_bytes"] = round(event_item_bytes(table))
-        result["cold"] = cold(pipeline, table, args.reps)
+        result["cold"] = cold(pipeline, cold_table(pipeline), args.reps)
     print(json.dumps(result, indent=2))
     return 0
 

@@ -28,6 +28,7 @@ from alert_service.render import one_line
 from local import EVENTS_DIR, ROOT
 from local.pipeline import Delivery, LocalPipeline, webhook_name
 from local.runtime import RuntimeMissing
+from local.scheduled_jobs import run_demo as run_scheduled_jobs
 from local.slack_api import render as render_slack_message
 
 OUTPUT_DIR = ROOT / "demo-output"
@@ -452,6 +453,7 @@ def main() -> int:
             show_incident_view(stack)
         print(style("━━ incidents in the history table", BOLD))
         show_incidents(stack)
+        print("\n".join(run_scheduled_jobs(stack)))
     total = time.perf_counter() - started
     print()
     output = OUTPUT_DIR.relative_to(ROOT)

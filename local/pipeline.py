@@ -98,6 +98,13 @@ class LocalPipeline:
     def _create_resources(self) -> None:
         self.topics = self.aws.create_topics(self.template)
         self.tables = self.aws.create_tables(self.template)
+        # EventBridge Scheduler's groups (escalation schedules): without one, every schedule the
+        # timers function makes from the stream fails in moto.
+        scheduler = self.aws.client("scheduler")
+        for rid in self.template.of_type("AWS::Scheduler::ScheduleGroup"):
+            condition = self.template.resources[rid].get("Condition")
+            if not condition or self.template.condition(condition):
+                scheduler.create_schedule_group(Name=self.template.physical_name(rid))
         self.secrets: dict[str, str] = {}
         for spec in self.specs.values():
             secret_id = spec.environment.get("SLACK_WEBHOOK_SECRET_ID")

@@ -226,22 +226,30 @@ def insert_record(image: dict[str, Any], sequence_number: str) -> dict[str, Any]
 
 # --- for make demo ------------------------------------------------------------------------------
 @contextmanager
-def _function_env(pipeline: Any, logical_id: str) -> Iterator[None]:
-    """This process's environment set to the function's (template + local endpoints), and the
-    package's per-process caches emptied, so an in-process call sees what the function would."""
+def _function_env(
+    pipeline: Any, logical_id: str, extra: dict[str, str] | None = None
+) -> Iterator[None]:
+    """This process's environment set to the function's (template + local endpoints, then
+    ``extra``), and the package's per-process caches emptied, so an in-process call sees what the
+    function would."""
     from alert_service import clients, config, delivery, schedules, secrets
+    from alert_service.silences import settings as silence_settings
+    from alert_service.silences import store as silence_store
 
     spec = pipeline.specs[logical_id]
     saved = dict(os.environ)
-    os.environ.update({**spec.environment, **pipeline.local_env(spec)})
+    os.environ.update({**spec.environment, **pipeline.local_env(spec), **(extra or {})})
 
     def reset() -> None:
         clients.reset()
         delivery.reset()
         secrets.reset()
+        silence_store.reset()
         config.display_settings.cache_clear()
         config.fanout_settings.cache_clear()
         schedules.settings.cache_clear()
+        silence_settings.flap_settings.cache_clear()
+        silence_settings.silence_cache_seconds.cache_clear()
 
     reset()
     try:
@@ -259,16 +267,50 @@ _LOGICAL_IDS = {
 }
 
 
-def pipeline_invoker(pipeline: Any) -> Invoke:
+def pipeline_invoker(pipeline: Any, *, log_level: str | None = None) -> Invoke:
     """Run the functions in this process with their template environment against the pipeline's
-    endpoints (moto, the loopback Slack), at the time the caller chooses."""
+    endpoints (moto, the loopback Slack), at the time the caller chooses. ``log_level``: their
+    Powertools level (the demo keeps their INFO lines out of what it prints)."""
     inner = in_process()
+    extra = {"POWERTOOLS_LOG_LEVEL": log_level} if log_level else None
 
     def invoke(function: str, event: dict[str, Any], now: datetime) -> Any:
-        with _function_env(pipeline, _LOGICAL_IDS[function]):
+        with _function_env(pipeline, _LOGICAL_IDS[function], extra):
             return inner(function, event, now)
 
     return invoke
+
+
+def _slack_reader(pipeline: Any) -> Callable[[], list[str]]:
+    """What reached Slack since the last call, as lines: the Web API's posts (the Slack app: thread
+    replies, broadcast or not, and channel messages) and the incoming webhook's."""
+    from alert_service.render import one_line
+
+    seen = len(pipeline.slack_api.calls)
+
+    def read() -> list[str]:
+        nonlocal seen
+        calls = pipeline.slack_api.calls
+        new, seen = calls[seen:], len(calls)
+        lines = []
+        for call in new:
+            if call.method != "chat.postMessage":
+                continue
+            payload = call.payload
+            if payload.get("thread_ts"):
+                broadcast = " + channel (reply_broadcast)" if payload.get("reply_broadcast") else ""
+                where = f"thread reply{broadcast}"
+            else:
+                where = "channel message"
+            text = one_line(str(payload.get("text", "")), 150)
+            answer = "" if call.answer.get("ok") else f" -> {call.answer.get('error')}"
+            lines.append(f"      Slack {where}: {text}{answer}")
+        for post in pipeline.slack.take():
+            text = one_line(str((post.payload or {}).get("text", "")), 150)
+            lines.append(f"      Slack webhook: {text}")
+        return lines
+
+    return read
 
 
 def run_demo(pipeline: Any) -> list[str]:
@@ -276,18 +318,18 @@ def run_demo(pipeline: Any) -> list[str]:
 
     The clock starts at the first incident and moves 4 hours and 5 minutes: each incident still
     open and unacknowledged gets ``@here`` at 10 minutes and ``@channel`` at 20, each one still
-    open a reminder at 4 hours; then the daily digest of the day after the samples. Slack is
-    the pipeline's loopback webhook (the demo has no Slack app); nothing is sent by SMS unless
-    ESCALATION_SMS_RECIPIENTS is set.
+    open a reminder at 4 hours (a silenced one nothing); then the daily digest of the day after
+    the samples. Slack is the pipeline's loopback Web API when the Slack app is configured (thread
+    replies), else its webhook; nothing is sent by SMS unless ESCALATION_SMS_RECIPIENTS is set.
     """
     from alert_service import history
 
-    invoke = pipeline_invoker(pipeline)
+    invoke = pipeline_invoker(pipeline, log_level="WARNING")
     table = pipeline.template.physical_name("AlarmHistoryTable")
     group = pipeline.specs["IncidentTimersFunction"].environment["SCHEDULE_GROUP_NAME"]
     jobs = ScheduledJobs(pipeline.aws.client, table=table, group=group, invoke=invoke)
     jobs.prepare()
-    lines: list[str] = []
+    lines = ["━━ escalation, reminders and the daily digest (scheduled jobs, the clock moved on)"]
     # The stream was enabled just now: hand the incidents over as the INSERTs they were.
     firsts = []
     query = pipeline.aws.client("dynamodb").query
@@ -300,9 +342,15 @@ def run_demo(pipeline: Any) -> list[str]:
         )
         firsts += page["Items"]
     if not firsts:
-        return ["no incidents: nothing to escalate"]
+        return [*lines, "no incidents: nothing to escalate"]
     start = min(history.parse_iso(i["first_seen_at"]["S"]) for i in firsts)
     jobs.now = start
+    # The built timers function followed the stream while the events went through, on today's
+    # clock: the samples' times are long past, so it scheduled each step a minute from now.
+    # Replaced by the schedules made at the incidents' own times, which the moved clock fires.
+    scheduler = pipeline.aws.client("scheduler")
+    for made in jobs.schedules():
+        scheduler.delete_schedule(Name=made["name"], GroupName=group)
     # As opened: the timers function schedules only what an INSERT of an active incident asks.
     records = [
         insert_record({**item, "status": {"S": history.ACTIVE}}, str(n))
@@ -310,6 +358,7 @@ def run_demo(pipeline: Any) -> list[str]:
     ]
     created = invoke(TIMERS, {"Records": records}, start)
     lines.append(f"schedules created for {len(firsts)} incidents: {created.get('created', 0)}")
+    slack = _slack_reader(pipeline)
     pipeline.slack.take()
 
     def show(fired: Fired) -> None:
@@ -318,14 +367,15 @@ def run_demo(pipeline: Any) -> list[str]:
             f"{fired.at:%H:%M} UTC {fired.input['step']:<11} {fired.input['incident_id']}: "
             f"{result.get('reason', fired.error)}"
         )
-        for post in pipeline.slack.take():
-            text = (post.payload or {}).get("text", "")
-            lines.append(f"      Slack: {text[:150]}")
+        lines.extend(slack())
 
     jobs.run_until(start + timedelta(hours=4, minutes=5), each=show)
     digest_at = start + timedelta(days=1)
     result = invoke(DIGEST, {}, digest_at)
-    lines.append(f"daily digest, period ending {result['period_end']}: sent {result['sent']}")
-    for post in pipeline.slack.take():
-        lines.append(f"      Slack: {(post.payload or {}).get('text', '')[:200]}")
+    reads = result["reads"]
+    lines.append(
+        f"daily digest, period ending {result['period_end']}: sent {result['sent']}; read "
+        f"{reads['items']} items in {reads['requests']} queries ({reads['read_units']} read units)"
+    )
+    lines.extend(slack())
     return lines

@@ -22,8 +22,7 @@ from typing import Any
 import boto3
 import pytest
 from alert_service import config, incidents, schedules, secrets
-from alert_service.digest import collect, render
-from alert_service.digest.queries import HistoryReader
+from alert_service.digest import HistoryReader, collect, render
 from alert_service.digest.report import Flapping, SilenceEnding
 from conftest import ROOT
 from test_alarm_history import TABLE, create_history_table
@@ -207,3 +206,62 @@ def test_cli_reports_any_period(history: str) -> None:
     assert cli.main(["--since", "2024-01-12", "--until", "2024-01-13"], out=out) == 0
     assert "Incidents opened: 2 (+1 vs the day before)" in out.getvalue()
     assert cli.main(["--since", "2024-01-13", "--until", "2024-01-12"], out=io.StringIO()) == 1
+
+
+def test_daily_function_lists_alarms_flapping_now_and_silences_ending_within_a_day(
+    delivery_env: Any,
+) -> None:
+    """Both come from issue 12's items, written by its own code: a flap episode counted by
+    FlapTracker from real notifications, silences added by SilenceStore."""
+    from alert_service.silences import store as silence_store
+    from alert_service.silences.flapping import FlapTracker
+    from alert_service.silences.model import new_silence
+    from alert_service.silences.settings import flap_settings
+
+    flap_settings.cache_clear()
+    tracker = FlapTracker(TABLE)
+    # 8 changes a minute apart, the last 3 minutes before the digest (threshold 6 in 30 min).
+    for n in range(8):
+        at = t(12, 23, 49) + timedelta(minutes=n)
+        state = "ALARM" if n % 2 == 0 else "OK"
+        tracker.observe(alarm("OTT-DB-IOPS-High", state, at, f"flap-{n}"), received_at=at)
+    silences = silence_store.SilenceStore(TABLE)
+    soon = new_silence(
+        match="OTT-DB-Storage-*",
+        created_by="kim",
+        comment="disk migration <b>tonight</b>",
+        now=t(12, 22),
+        ends_at=t(13, 3),
+    )
+    later = new_silence(
+        match="OTT-DB-Backup-*",
+        created_by="lee",
+        comment="backup window",
+        now=t(12, 22),
+        ends_at=t(14, 6),
+    )
+    ended = new_silence(
+        match="OTT-DB-Old-*", created_by="lee", comment="over", now=t(12, 1), ends_at=t(12, 2)
+    )
+    for silence in (soon, later, ended):
+        silences.add(silence)
+
+    result = load_app("daily_digest").handle({}, now=t(13, 0) + timedelta(seconds=7))
+    assert "slack" in result["sent"]
+    (post,) = [json.loads(r.get_data()) for r, _ in delivery_env.log]
+    payload = json.dumps(post["blocks"], ensure_ascii=False)
+    assert "Flapping alarms" in payload
+    assert "OTT-DB-IOPS-High" in payload
+    assert "8 state changes in 12 min" in payload  # 23:49 .. 00:00:07
+    assert "Silences ending soon" in payload
+    assert soon.id in payload
+    assert later.id not in payload  # ends after the next digest
+    assert ended.id not in payload
+    assert "&lt;b&gt;tonight&lt;/b&gt;" in payload
+    (mail, *_) = sent_mail()
+    assert "OTT-DB-IOPS-High" in mail.body
+    assert soon.id in mail.body
+    assert "<b>tonight</b>" not in mail.body
+    # Their Queries are counted with the rest: 2 UTC days of notifications (the day and the day
+    # before), 3 status partitions; 1 FLAPPING, 1 for the flapping alarm's changes, 1 SILENCES.
+    assert result["reads"]["requests"] == 2 + 3 + 3

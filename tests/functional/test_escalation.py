@@ -256,14 +256,24 @@ def test_reminders_repeat_every_interval_until_resolved(stack: Stack) -> None:
     assert stack.schedule_names() == []
 
 
-def test_silenced_alarm_is_never_escalated_nor_reminded(stack: Stack) -> None:
-    open_incident(stack)
+def mark_silenced(until: datetime | None) -> None:
+    """What the history keeps on an incident whose latest notification a silence held."""
+    marks = {":s": {"L": [{"S": "SIL-20240112070000-a1b2c3"}]}}
+    update = "SET silenced_by = :s"
+    if until is not None:
+        marks[":u"] = {"S": until.strftime("%Y-%m-%dT%H:%M:%S.000Z")}
+        update += ", silenced_until = :u"
     boto3.client("dynamodb").update_item(
         TableName=TABLE,
         Key={"pk": {"S": f"INC#{CPU_INCIDENT}"}, "sk": {"S": "META"}},
-        UpdateExpression="SET silence_id = :s",
-        ExpressionAttributeValues={":s": {"S": "SIL-failover-test"}},
+        UpdateExpression=update,
+        ExpressionAttributeValues=marks,
     )
+
+
+def test_silenced_alarm_is_never_escalated_nor_reminded(stack: Stack) -> None:
+    open_incident(stack)
+    mark_silenced(until=None)
     fired = stack.jobs.run_until(OPENED + timedelta(hours=4, minutes=1))
     assert [f.result["reason"] for f in fired] == [
         "alarm is silenced",
@@ -274,6 +284,56 @@ def test_silenced_alarm_is_never_escalated_nor_reminded(stack: Stack) -> None:
     assert sms() == []
     # The reminder chain goes on, so reminders resume when the silence ends.
     assert stack.schedule_names() == [f"{CPU_INCIDENT}-remind-2"]
+
+
+def test_reminders_resume_when_the_silence_that_held_the_alarm_has_ended(stack: Stack) -> None:
+    open_incident(stack)
+    mark_silenced(until=OPENED + timedelta(hours=1))
+    fired = stack.jobs.run_until(OPENED + timedelta(hours=4, minutes=1))
+    assert [(f.input["step"], f.result["reason"]) for f in fired] == [
+        ("escalate-1", "alarm is silenced"),
+        ("escalate-2", "alarm is silenced"),
+        ("remind-1", "reminder"),
+    ]
+    (reminder,) = stack.replies()
+    assert "has been open for 4 h" in reminder["text"]
+
+
+def test_a_silence_added_after_the_incident_opened_stops_escalation_and_reminders(
+    stack: Stack,
+) -> None:
+    """No mark on the incident (its notifications came before the silence): the escalation asks
+    the silences themselves, at the time the step fires."""
+    from alert_service.silences import store as silence_store
+    from alert_service.silences.model import new_silence
+
+    from local.history_seed import alarm
+
+    # Silences are matched against the present (their Query reads those not ended a day ago):
+    # this incident opens now, not at the sample's 2024 time.
+    opened = datetime.now(UTC).replace(microsecond=0)
+    name = "OTT-DB-Replica-Lag-High"
+    assert incidents.record(alarm(name, "ALARM", opened, "m-lag-1")).value == "opened"
+    stack.jobs.now = opened + timedelta(seconds=5)
+    stack.jobs.pump()
+    silence_store.reset()
+    silence = new_silence(
+        match="OTT-DB-Replica-*",
+        created_by="kim",
+        comment="replica rebuild",
+        now=opened + timedelta(minutes=2),
+        duration=timedelta(hours=1),
+    )
+    silence_store.SilenceStore(TABLE).add(silence)
+    fired = stack.jobs.run_until(opened + timedelta(hours=4, minutes=1))
+    assert [(f.input["step"], f.result["reason"]) for f in fired] == [
+        ("escalate-1", "alarm is silenced"),
+        ("escalate-2", "alarm is silenced"),
+        ("remind-1", "reminder"),  # the silence ended at 1 h 2 min
+    ]
+    (reminder,) = stack.replies()
+    assert name in reminder["text"]
+    assert sms() == []
 
 
 def test_without_a_root_message_the_reply_goes_to_the_app_channel(stack: Stack) -> None:
@@ -304,3 +364,37 @@ def test_slack_refusal_fails_the_invocation_without_the_token(stack: Stack) -> N
 
     outcome = load_app("incident_escalation").handle(fired.input, now=fired.at)
     assert outcome["sent"] == ["slack"]
+
+
+def test_a_rotated_bot_token_is_read_again_once_and_the_step_goes_through(stack: Stack) -> None:
+    """The escalation speaks through the incident view's Web API client: a token rotated since it
+    was cached (invalid_auth) makes it read the secret again, once, instead of failing the step."""
+    from werkzeug import Request, Response
+
+    accepted = [BOT_TOKEN]
+
+    def web_api(request: Request) -> Response:
+        ok = request.headers.get("Authorization") == f"Bearer {accepted[0]}"
+        body = {"ok": True, "ts": "1.2"} if ok else {"ok": False, "error": "invalid_auth"}
+        return Response(json.dumps(body), content_type="application/json")
+
+    stack.slack.clear_all_handlers()
+    stack.slack.expect_request("/chat.postMessage", method="POST").respond_with_handler(web_api)
+    open_incident(stack)
+    (first,) = stack.jobs.run_until(OPENED + timedelta(minutes=10))
+    assert first.error is None
+    rotated = "xoxb-rotated-token-never-logged"
+    boto3.client("secretsmanager").put_secret_value(
+        SecretId=APP_SECRET,
+        SecretString=json.dumps(
+            {"bot_token": rotated, "signing_secret": "s3cr3t", "channel": "C0INCIDENTS"}
+        ),
+    )
+    accepted[0] = rotated
+    (second,) = stack.jobs.run_until(OPENED + timedelta(minutes=20))
+    assert second.error is None, second.error
+    assert second.result["sent"][0] == "slack"
+    auth = [r.headers.get("Authorization") for r, _ in stack.slack.log]
+    # escalate-1 with the old token; escalate-2 refused with it, then sent with the new one.
+    assert auth == [f"Bearer {BOT_TOKEN}", f"Bearer {BOT_TOKEN}", f"Bearer {rotated}"]
+    assert [r["text"][:10] for r in stack.replies()][-1].startswith("<!channel>")

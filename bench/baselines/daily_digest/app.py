@@ -24,6 +24,8 @@ def handler(event, context):
     partitions = [(f"DAY#{end - timedelta(days=n):%Y-%m-%d}", low) for n in (0, 1, 2)]
     partitions += [("STATUS#active", "0"), ("STATUS#acknowledged", "0")]
     partitions += [("STATUS#resolved", resolved_low)]
+    # Flapping alarms and the silences ending within a day, as the function reads them.
+    partitions += [("FLAPPING", "0"), ("SILENCES", high)]
     counts = {}
     for pk, since in partitions:
         query = {
@@ -42,10 +44,24 @@ def handler(event, context):
             if "LastEvaluatedKey" not in page:
                 break
             query["ExclusiveStartKey"] = page["LastEvaluatedKey"]
-    secret = _client("secretsmanager").get_secret_value(
-        SecretId=os.environ["SLACK_WEBHOOK_SECRET_ID"]
-    )
-    url = json.loads(secret["SecretString"])["webhook_url"]
-    body = json.dumps({"text": json.dumps(counts)}).encode()
-    request = urllib.request.Request(url, body, {"Content-Type": "application/json"})
+    text = json.dumps(counts)
+    app_secret = os.environ.get("SLACK_APP_SECRET_ID")
+    if app_secret:  # the Slack app: chat.postMessage, as the function posts
+        app = json.loads(
+            _client("secretsmanager").get_secret_value(SecretId=app_secret)["SecretString"]
+        )
+        url = os.environ["SLACK_API_URL"] + "chat.postMessage"
+        message = {"channel": app["channel"], "text": text}
+        headers = {
+            "Content-Type": "application/json; charset=utf-8",
+            "Authorization": "Bearer " + app["bot_token"],
+        }
+    else:
+        secret = _client("secretsmanager").get_secret_value(
+            SecretId=os.environ["SLACK_WEBHOOK_SECRET_ID"]
+        )
+        url = json.loads(secret["SecretString"])["webhook_url"]
+        message = {"text": text}
+        headers = {"Content-Type": "application/json"}
+    request = urllib.request.Request(url, json.dumps(message).encode(), headers)
     urllib.request.urlopen(request, timeout=5).read()

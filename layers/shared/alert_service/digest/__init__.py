@@ -1,24 +1,61 @@
 """The daily digest (issue 14): what happened in the last 24 hours, for Slack and email.
 
-``collect`` reads (``queries``: Query and GetItem only, cost counted), ``report.build`` computes,
-``render`` lays out (Slack Block Kit, HTML email, plain text). The same report for any period comes
-from ``alert-incidents digest --since ... --until ...`` (``digest.cli``).
+``collect`` reads (``incidents.queries.HistoryReader``: Query only, cost counted; the flapping
+alarms and the silences ending soon from ``silences.reads`` through ``quiet_now``),
+``report.build`` computes, ``render`` lays out (Slack Block Kit, HTML email, plain text). The
+same report for any period comes from ``alert-incidents digest --since ... --until ...``
+(``digest.cli``).
 
     >>> reader = HistoryReader("alert-service-history")
-    >>> digest = collect(reader, until=datetime.now(UTC))   # doctest: +SKIP
-    >>> reader.cost.read_units                              # doctest: +SKIP
+    >>> flapping, ending = quiet_now(reader, datetime.now(UTC))          # doctest: +SKIP
+    >>> digest = collect(reader, until=datetime.now(UTC), flapping=flapping,
+    ...                  silences_ending=ending)                         # doctest: +SKIP
+    >>> reader.cost.read_units                                           # doctest: +SKIP
 """
 
 from __future__ import annotations
 
+import math
 from collections.abc import Iterable
 from datetime import datetime, timedelta
 
-from alert_service.digest.queries import HistoryReader
 from alert_service.digest.report import Digest, Flapping, SilenceEnding, build
 from alert_service.history import parse_iso
+from alert_service.incidents.queries import HistoryReader
 
 DAY = timedelta(days=1)
+# Silences shown as "ending soon": those that end before the next daily digest.
+SILENCES_ENDING_WITHIN = DAY
+
+
+def quiet_now(
+    reader: HistoryReader, now: datetime, *, within: timedelta = SILENCES_ENDING_WITHIN
+) -> tuple[list[Flapping], list[SilenceEnding]]:
+    """The alarms flapping at ``now`` (their changes from the window that started the episode to
+    ``now``) and the silences in effect that end within ``within``; their Queries are counted in
+    ``reader.cost``."""
+    from alert_service.silences import reads
+
+    client, table, count = reader.store.client, reader.table, reader.cost.add_page
+    flapping = [
+        Flapping(
+            alarm_name=f.alarm_name,
+            changes=f.changes,
+            window_minutes=max(1, math.ceil((now - f.first_change).total_seconds() / 60)),
+        )
+        for f in reads.flapping_now(table, now, client=client, on_page=count)
+    ]
+    ending = [
+        SilenceEnding(
+            silence_id=s.id,
+            matcher=s.match,
+            ends_at=s.ends_at,
+            created_by=s.created_by,
+            comment=s.comment,
+        )
+        for s in reads.silences_ending(table, now, within, client=client, on_page=count)
+    ]
+    return flapping, ending
 
 
 def collect(
@@ -60,4 +97,4 @@ def collect(
     )
 
 
-__all__ = ["Digest", "Flapping", "HistoryReader", "SilenceEnding", "collect"]
+__all__ = ["Digest", "Flapping", "HistoryReader", "SilenceEnding", "collect", "quiet_now"]

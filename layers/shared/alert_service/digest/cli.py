@@ -3,8 +3,10 @@
     alert-incidents digest [--since T] [--until T] [--format text|slack|html|json] [--table NAME]
 
 ``T`` is a date (``2024-01-12``: midnight in ALERT_TIMEZONE) or a time with its offset
-(``2024-01-12T09:00+09:00``). Default: the 24 hours before now. ``--format html`` prints the email
-as it would be sent (open it in a browser); ``slack`` the Block Kit message; ``json`` the figures.
+(``2024-01-12T09:00+09:00``). Default: the 24 hours before now; a report that ends now (no
+``--until``) also lists the alarms flapping now and the silences ending within a day.
+``--format html`` prints the email as it would be sent (open it in a browser); ``slack`` the Block
+Kit message; ``json`` the figures.
 The read cost (requests, items, read units) goes to stderr. Query and GetItem only.
 
 Also installed as its own console script, ``alert-digest``; ``main(argv)`` takes the arguments
@@ -23,8 +25,7 @@ from datetime import time as day_time
 from typing import TextIO
 
 from alert_service import config
-from alert_service.digest import DAY, collect, render
-from alert_service.digest.queries import HistoryReader
+from alert_service.digest import DAY, HistoryReader, collect, quiet_now, render
 
 
 def _moment(text: str) -> datetime:
@@ -68,8 +69,12 @@ def main(argv: Sequence[str] | None = None, *, out: TextIO | None = None) -> int
     display = config.display_settings()
     reader = HistoryReader(table)
     started = time.perf_counter()
+    # "Flapping now" and "ending soon" describe the present: only for a report that ends now.
+    flapping, ending = quiet_now(reader, until) if args.until is None else ([], [])
     try:
-        report = collect(reader, since=since, until=until)
+        report = collect(
+            reader, since=since, until=until, flapping=flapping, silences_ending=ending
+        )
     except ValueError as error:
         print(f"alert-incidents digest: {error}", file=sys.stderr)
         return 1

@@ -66,6 +66,8 @@ class NoisyAlarm:
 
 @dataclass(frozen=True)
 class Flapping:
+    """``changes`` state changes in the last ``window_minutes`` (since its episode began)."""
+
     alarm_name: str
     changes: int
     window_minutes: int

@@ -14,13 +14,18 @@ from datetime import datetime
 from functools import partial
 from typing import Any
 
-from alert_service import delivery, incidents
+from alert_service import delivery
 from alert_service.channels import DeliveriesFailed
 from alert_service.channels import sms as sms_channel
+from alert_service.history import OPEN_STATUSES, parse_iso
+from alert_service.incidents.queries import get_incident
+from alert_service.incidents.store import HistoryStore
 from alert_service.notices import SlackNotices
 from alert_service.redact import mask_phone
 from alert_service.schedules import timers
 from alert_service.schedules.policy import Settings, check_step, decide
+from alert_service.silences.reads import incident_alarm
+from alert_service.silences.store import SilenceStore
 
 # The step's input is built by timers.create; anything else is refused loudly, not guessed at.
 INPUT_KEYS = ("incident_id", "step")
@@ -50,13 +55,22 @@ def parse_input(event: Any) -> tuple[str, str]:
     return incident_id, check_step(step)
 
 
-def is_silenced(incident: Mapping[str, Any]) -> bool:
-    """Whether the incident's alarm is held by a silence.
+def is_silenced(
+    incident: Mapping[str, Any], *, now: datetime, silences: SilenceStore | None
+) -> bool:
+    """Whether the incident's alarm is held by a silence at ``now``: the one place that asks.
 
-    The silences (issue 12) are not here yet: an incident item that names a silence counts as
-    silenced. When they land, this is the one place to ask them instead.
+    - the history's mark: ``silenced_by`` (ids of the silences that held the incident's latest
+      notification) is not empty, and ``silenced_until`` (when the last of them ends), when
+      stored, is still ahead: a silence that ended lets reminders resume;
+    - the silences themselves (``SilenceStore.matching``, one cached Query): a silence created
+      after the incident opened, or after its latest notification, stops reminders too.
     """
-    return bool(incident.get("silence_id") or incident.get("silenced"))
+    marked = incident.get("silenced_by") or ()
+    until = incident.get("silenced_until")
+    if marked and (not until or now < parse_iso(str(until))):
+        return True
+    return silences is not None and bool(silences.matching(incident_alarm(incident), now))
 
 
 def run(
@@ -66,12 +80,21 @@ def run(
     settings: Settings,
     slack: SlackNotices | None,
     target: timers.Target | None,
-    get_incident: Callable[[str], dict[str, Any] | None] = incidents.get_incident,
+    store: HistoryStore,
+    silences: SilenceStore | None = None,
 ) -> Outcome:
-    """One fired step. ``now`` is the caller's clock (tests move it; Lambda passes the time)."""
+    """One fired step. ``now`` is the caller's clock (tests move it; Lambda passes the time).
+
+    ``store``: the history table (one strongly consistent GetItem of the incident); ``silences``:
+    asked only while the incident is open (default: the silences in the same table).
+    """
     incident_id, step = parse_input(event)
-    incident = get_incident(incident_id)  # one strongly consistent GetItem
-    silenced = incident is not None and is_silenced(incident)
+    incident = get_incident(incident_id, store=store)
+    silenced = (
+        incident is not None
+        and incident.get("status") in OPEN_STATUSES
+        and is_silenced(incident, now=now, silences=silences or SilenceStore(store.table))
+    )
     decision = decide(incident, step, now, settings, silenced=silenced)
     outcome = Outcome(incident_id, step, decision.reason)
     failures: list[str] = []
