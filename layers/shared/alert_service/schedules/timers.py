@@ -79,10 +79,6 @@ def parse_at(expression: str) -> datetime:
     return datetime.fromisoformat(inner).replace(tzinfo=UTC)
 
 
-def _error_code(error: Exception) -> str:
-    return str((getattr(error, "response", None) or {}).get("Error", {}).get("Code", ""))
-
-
 def create(timer: Timer, target: Target, now: datetime) -> bool:
     """Create the one-time schedule of ``timer``; False when it exists already."""
     at = max(timer.at, now + MIN_LEAD)
@@ -106,7 +102,7 @@ def create(timer: Timer, target: Target, now: datetime) -> bool:
     try:
         clients.client("scheduler").create_schedule(**request)
     except Exception as error:
-        if _error_code(error) == "ConflictException":
+        if clients.error_code(error) == "ConflictException":
             return False
         raise
     return True
@@ -119,7 +115,7 @@ def delete(incident_id: str, step: str, target: Target) -> bool:
             Name=schedule_name(incident_id, step), GroupName=target.group
         )
     except Exception as error:
-        if _error_code(error) == "ResourceNotFoundException":
+        if clients.error_code(error) == "ResourceNotFoundException":
             return False
         raise
     return True
