@@ -86,6 +86,7 @@ def moto_endpoint() -> Iterator[str]:
 def _reset_caches() -> None:
     """Every per-process cache of the shared package: each test is a fresh process."""
     from alert_service import clients, config, delivery, severity
+    from alert_service.routing.loader import shipped_table
     from alert_service.silences import settings as quiet_settings
     from alert_service.silences import store as silence_store
 
@@ -97,6 +98,7 @@ def _reset_caches() -> None:
     silence_store.reset()
     quiet_settings.flap_settings.cache_clear()
     quiet_settings.silence_cache_seconds.cache_clear()
+    shipped_table.cache_clear()
 
 
 @pytest.fixture

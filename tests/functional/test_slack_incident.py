@@ -102,6 +102,46 @@ def test_later_notification_is_a_thread_reply_and_an_update(incident_view: Incid
     assert root.edits == 1
 
 
+def test_a_routing_rule_picks_the_incident_views_channel(
+    incident_view: IncidentView, monkeypatch: pytest.MonkeyPatch, tmp_path: Any
+) -> None:
+    # Issue 13: a rule names the Slack channel of the incident view; the thread and the updates
+    # follow the root wherever it went.
+    from alert_service.routing.loader import shipped_table
+
+    rules = tmp_path / "routing.yaml"
+    rules.write_text(
+        "version: 1\n"
+        "rules:\n"
+        "  - name: dba\n"
+        "    match: {alarm_name: 'OTT-DB-CPU-*'}\n"
+        "    slack_channel: C0DBA00001\n",
+        encoding="utf-8",
+    )
+    monkeypatch.setenv("ALERT_ROUTING_FILE", str(rules))
+    shipped_table.cache_clear()
+    incident_view.slack.channels.add("C0DBA00001")  # the bot is in the DBA channel too
+    incident_view.notify(alarm_at(30))
+    incident_view.notify(alarm_at(35))
+    incident_view.notify(alarm_event("plain_text.json"))  # a notice: the default route
+    incident_view.pump()
+
+    posts = incident_view.calls("chat.postMessage")
+    root, reply, notice = posts
+    assert "OTT-DB-CPU" in card_text(root.payload)
+    assert root.payload["channel"] == "C0DBA00001"
+    assert (reply.payload["channel"], reply.payload["thread_ts"]) == (
+        "C0DBA00001",
+        root.answer["ts"],
+    )
+    (update,) = incident_view.calls("chat.update")
+    assert update.payload["channel"] == "C0DBA00001"
+    incident = buttons(root.payload)[0]["value"]
+    assert incident_view.incident(incident)["slack_channel"] == "C0DBA00001"
+    assert notice.payload["channel"] == CHANNEL
+    assert "thread_ts" not in notice.payload
+
+
 def test_ok_that_resolves_is_one_reply_and_removes_the_buttons(
     incident_view: IncidentView,
 ) -> None:

@@ -262,16 +262,29 @@ class Projector:
             item, self._notification(item, "last_message_id"), self.settings
         )
 
+        channel = self._channel(self._notification(item, "opened_by_message_id"), item)
+
         def post() -> dict[str, Any]:
-            answer = self.api.call(
-                "chat.postMessage", {"channel": self.api.app().channel, **message}
-            )
+            answer = self.api.call("chat.postMessage", {"channel": channel, **message})
             return {"channel": answer["channel"], "ts": answer["ts"]}
 
         sent, root = self._once(f"{incident}#root", "root", post)
         self.outcome.posts += sent
         self._keep_root(incident, root)
         return root
+
+    def _channel(self, notification: Notification | None, item: Mapping[str, Any]) -> str:
+        """Where a root or a notice goes: the ``slack_channel`` of the routing rules that match
+        the alarm (routing.yaml, issue 13), else the app secret's channel. Later posts of an
+        incident follow its root (``slack_channel`` on the item)."""
+        if notification is not None:
+            from alert_service import routing
+
+            severity = item.get("severity")
+            chosen = routing.route(notification, str(severity) if severity else None)
+            if chosen.slack_channel:
+                return chosen.slack_channel
+        return self.api.app().channel
 
     def _keep_root(self, incident: str, root: Mapping[str, Any]) -> None:
         try:
@@ -329,13 +342,13 @@ class Projector:
         from alert_service.render import slack as slack_layout
         from alert_service.view import build_view
 
-        message = slack_layout.render(build_view(notification_of(change.image), self.settings))
+        notification = notification_of(change.image)
+        message = slack_layout.render(build_view(notification, self.settings))
+        channel = self._channel(notification, change.image)
         sent, _ = self._once(
             change.key,
             "post",
-            lambda: _ts(
-                self.api.call("chat.postMessage", {"channel": self.api.app().channel, **message})
-            ),
+            lambda: _ts(self.api.call("chat.postMessage", {"channel": channel, **message})),
         )
         self.outcome.posts += sent
 
