@@ -320,6 +320,9 @@ class LocalAws:
         host, port = self._server.get_host_and_port()
         self.endpoint = f"http://{host}:{port}"
         self._clients: dict[str, Any] = {}
+        # moto keeps its state per process, not per server: a second pipeline in one process
+        # (one test module after another) would find the first one's tables. Start empty.
+        self.reset()
 
     def client(self, service: str) -> Any:
         if service not in self._clients:

@@ -30,7 +30,7 @@ import sys
 from pathlib import Path
 
 # What Lambda runs (template.yaml: Runtime python3.11, Architectures arm64): the bytecode's magic
-# number must match the runtime's CPython, and compiled wheels (charset_normalizer) its machine.
+# number must match the runtime's CPython, and compiled wheels (none today) its machine.
 RUNTIME = (3, 11)
 PIP_PLATFORM = ("--platform", "manylinux2014_aarch64", "--implementation", "cp")
 PRUNE_FILE = Path(__file__).with_name("prune.txt")
