@@ -84,6 +84,11 @@ def check_build() -> None:
 # idempotency off: no store, no DynamoDB client, no writes (alert_service.delivery), so the
 # difference is once-only delivery's price, cold and warm.
 ONCE_ONLY_OFF = ("once-only off", False, {"POWERTOOLS_IDEMPOTENCY_DISABLED": "true"}, True)
+# A sending function with the history table asks it for the quiet state (silences, flapping;
+# silences.gate) before it sends: without the table it sends unheld, so the difference is the price
+# of silences and flapping control (a flap-count write and two Queries on the first event).
+QUIET_STATE_OFF = ("quiet state off", False, {"HISTORY_TABLE_NAME": ""}, True)
+SENDING_FUNCTIONS = frozenset({"SlackRelayFunction", "NotifyFanoutFunction"})
 # A baseline variant adds to the baseline what the contract asks and the plain baseline skips
 # (by the baseline's folder name; the variant is implemented in its app.py).
 BASELINE_VARIANTS = {
@@ -96,6 +101,8 @@ def variants(spec: FunctionSpec) -> list[tuple[str, bool, dict[str, str], bool]]
     out = []
     if "IDEMPOTENCY_TABLE_NAME" in spec.environment:
         out.append(ONCE_ONLY_OFF)
+    if spec.logical_id in SENDING_FUNCTIONS and "HISTORY_TABLE_NAME" in spec.environment:
+        out.append(QUIET_STATE_OFF)
     if spec.logical_id in BASELINED:
         out += BASELINE_VARIANTS.get(BASELINED[spec.logical_id], [])
     return out
