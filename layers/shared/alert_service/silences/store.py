@@ -186,10 +186,11 @@ class SilenceStore:
         self.client.update_item(**self.hit_update(silence_id))
 
     def hit_update(self, silence_id: str, *, now: datetime | None = None) -> dict[str, Any]:
-        """The UpdateItem (also a TransactWriteItems ``Update`` body) that counts one hit.
+        """The UpdateItem that counts one hit (after the notification's own write, never inside
+        its transaction: see incidents/recording.py).
 
-        Unconditional, so it can never cancel the history's transaction: if TTL removed the
-        silence meanwhile, it leaves a typed stub with no index keys (never listed) that expires.
+        Unconditional: if TTL removed the silence meanwhile, it leaves a typed stub with no index
+        keys (never listed) that expires.
         """
         ttl = int(((now or datetime.now(UTC)) + KEEP_AFTER_END).timestamp())
         return {
