@@ -154,6 +154,12 @@ def classify(
         return Plan(FlapKind.NORMAL)
     if since is not None:  # a late change from before the episode's start: part of the storm
         return Plan(FlapKind.FLAPPING)
+    ended_since, ended_until = state.get("closed_since"), state.get("closed_until")
+    if ended_since is not None and ended_since <= at <= (ended_until or ended_since):
+        # A change of the episode that ended, seen only now (the other function's order, a
+        # retry, a replay): decided as it was. Claiming a start would open the episode again and
+        # hold the alarm's next messages for a whole window.
+        return Plan(FlapKind.STARTED if at == ended_since else FlapKind.FLAPPING)
     return Plan(FlapKind.STARTED, claim="start")
 
 
@@ -236,7 +242,11 @@ class FlapTracker:
     def _decision(self, kind: FlapKind, changes: int, key: str, state: dict[str, Any]) -> Decision:
         if kind is FlapKind.STABILISED:
             return Decision(kind, changes, key, summary=_summary(key, state))
-        return Decision(kind, changes, key, since=state.get("since"))
+        # A started change of an episode that has ended keeps its notice's id (closed_since).
+        since = state.get("since") or (
+            state.get("closed_since") if kind is FlapKind.STARTED else None
+        )
+        return Decision(kind, changes, key, since=since)
 
     def _put_change(self, key: str, at: str, mid: str, state: str, moment: datetime) -> None:
         try:
