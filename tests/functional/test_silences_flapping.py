@@ -63,10 +63,10 @@ def change(n: int, minute: float, name: str = "OTT-DB-Flappy") -> Notification:
 
 
 def all_items(pk_prefix: str) -> list[dict[str, Any]]:
-    from alert_service.silences import _ddb
+    from alert_service import dynamodb
 
     return [
-        _ddb.plain(i)
+        dynamodb.deserialize(i)
         for i in boto3.client("dynamodb").scan(TableName=TABLE)["Items"]
         if i["pk"]["S"].startswith(pk_prefix)
     ]
