@@ -113,30 +113,20 @@ def env_list(name: str) -> tuple[str, ...]:
     return tuple(dict.fromkeys(item.strip() for item in env(name).split(",") if item.strip()))
 
 
-def env_number(name: str, default: float, minimum: float, maximum: float) -> float:
-    """A number variable within [minimum, maximum] (``default`` when unset or blank)."""
+def env_number(
+    name: str, default: float, minimum: float, maximum: float, *, whole: bool = False
+) -> float:
+    """A number variable within [minimum, maximum] (``default`` when unset or blank);
+    ``whole``: an int, and a fraction is refused."""
     text = env(name) or f"{default:g}"
     try:
-        value = float(text)
+        value: float = int(text) if whole else float(text)
     except ValueError:
         value = minimum - 1
     if not minimum <= value <= maximum:
+        kind = "a whole number" if whole else "a number"
         raise ConfigurationError(
-            f"{name} must be a number from {minimum:g} to {maximum:g}, not {text!r}"
-        )
-    return value
-
-
-def env_whole_number(name: str, default: int, minimum: int, maximum: int) -> int:
-    """A whole-number variable within [minimum, maximum] (``default`` when unset or blank)."""
-    text = env(name) or str(default)
-    try:
-        value = int(text)
-    except ValueError:
-        value = minimum - 1
-    if not minimum <= value <= maximum:
-        raise ConfigurationError(
-            f"{name} must be a whole number from {minimum} to {maximum}, not {text!r}"
+            f"{name} must be {kind} from {minimum:g} to {maximum:g}, not {text!r}"
         )
     return value
 

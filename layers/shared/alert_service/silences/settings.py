@@ -13,7 +13,7 @@ from dataclasses import dataclass
 from datetime import timedelta
 from functools import cache
 
-from alert_service.config import env_whole_number
+from alert_service.config import env_number
 
 DEFAULT_FLAP_THRESHOLD = 6
 DEFAULT_FLAP_WINDOW_MINUTES = 30
@@ -35,13 +35,17 @@ def flap_settings() -> FlapSettings:
     # A threshold of 1 would call every change flapping; a window over a day outlives the
     # 7-day change items' purpose and the incident it belongs to.
     return FlapSettings(
-        threshold=env_whole_number("FLAP_THRESHOLD", DEFAULT_FLAP_THRESHOLD, 2, 1000),
+        threshold=int(env_number("FLAP_THRESHOLD", DEFAULT_FLAP_THRESHOLD, 2, 1000, whole=True)),
         window=timedelta(
-            minutes=env_whole_number("FLAP_WINDOW_MINUTES", DEFAULT_FLAP_WINDOW_MINUTES, 1, 1440)
+            minutes=int(
+                env_number("FLAP_WINDOW_MINUTES", DEFAULT_FLAP_WINDOW_MINUTES, 1, 1440, whole=True)
+            )
         ),
     )
 
 
 @cache
 def silence_cache_seconds() -> int:
-    return env_whole_number("SILENCE_CACHE_SECONDS", DEFAULT_SILENCE_CACHE_SECONDS, 0, 300)
+    return int(
+        env_number("SILENCE_CACHE_SECONDS", DEFAULT_SILENCE_CACHE_SECONDS, 0, 300, whole=True)
+    )
