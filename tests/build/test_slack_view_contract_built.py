@@ -246,3 +246,40 @@ def test_the_incident_view_and_its_buttons_through_the_contract_only(contract: C
     assert c.history.invoke(notice).ok
     c.project()
     assert len(c.api.calls) == calls
+
+
+def test_records_one_at_a_time_and_a_plain_body_without_an_allowlist(contract: Contract) -> None:
+    """Batch size 1 (each stream record its own invocation) gives the same messages; the actions
+    function without SLACK_ALLOWED_USERS (optional) lets anyone click, and takes a body that the
+    Function URL did not base64-encode."""
+    c = contract
+    posts, updates = len(c.chat("chat.postMessage")), len(c.chat("chat.update"))
+    c.notify("database_connections_alarm.json")
+    c.notify("database_connections_alarm.json", StateChangeTime="2024-01-12T08:40:00.000+0000")
+    records = c.stream.read()
+    for record in records:
+        inv = c.incident.invoke({"Records": [record]})
+        assert (inv.ok, inv.result) == (True, {"batchItemFailures": []}), inv.error_message
+    new_posts = c.chat("chat.postMessage")[posts:]
+    assert len(new_posts) == 2  # the root, then one reply in its thread
+    assert "thread_ts" not in new_posts[0].payload
+    assert new_posts[1].payload["thread_ts"] == new_posts[0].answer["ts"]
+    assert len(c.chat("chat.update")) == updates + 1
+    incident_id = next(
+        r["dynamodb"]["NewImage"]["incident_id"]["S"]
+        for r in records
+        if r["dynamodb"]["NewImage"].get("sk", {}).get("S") == "META"
+    )
+
+    template = Template(parameters={"SlackAppSecretName": SECRET_NAME})
+    app = {"SLACK_APP_SECRET_ID": SECRET_NAME, "HISTORY_TABLE_NAME": c.table}
+    with bare_worker(template, "SlackActionsFunction", app, c.aws) as anyone:
+        resolve = block_actions(incident_id, RESOLVE, user=INTERN, response_url=c.api.url + "r")
+        plain = slack_signed_event(resolve, SIGNING_SECRET, base64_encoded=False)
+        inv = anyone.invoke(plain)
+    assert (inv.ok, inv.result) == (True, {"statusCode": 200}), inv.error_message
+    item = c.incident_item(incident_id)
+    assert (item["status"], item["resolved_by"]) == ("resolved", f"slack:{INTERN}")
+    c.project()
+    final = c.chat("chat.update")[-1].payload
+    assert action_ids(final) == []
