@@ -12,7 +12,7 @@ from __future__ import annotations
 import json
 import logging
 import re
-from collections.abc import Mapping
+from collections.abc import Collection, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -424,11 +424,15 @@ class LocalAws:
         v1.verify_domain_identity(Domain=domain)
 
 
-def create_tables(ddb: Any, template: Template) -> dict[str, str]:
-    """Every AWS::DynamoDB::Table of ``template`` with its keys, indexes, TTL and stream, made
-    with the DynamoDB client ``ddb``; logical id -> table name."""
+def create_tables(
+    ddb: Any, template: Template, only: Collection[str] | None = None
+) -> dict[str, str]:
+    """Every AWS::DynamoDB::Table of ``template`` (or those of ``only``, logical ids) with its
+    keys, indexes, TTL and stream, made with the DynamoDB client ``ddb``; logical id -> name."""
     names = {}
     for rid in template.of_type("AWS::DynamoDB::Table"):
+        if only is not None and rid not in only:
+            continue
         props = template.resolve(template.resources[rid].get("Properties", {}))
         name = template.physical_name(rid)
         request: dict[str, Any] = {

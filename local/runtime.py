@@ -101,9 +101,17 @@ def layer_dirs(spec: FunctionSpec, build_dir: Path = BUILD_DIR) -> list[Path]:
 
 
 def lambda_environment(
-    spec: FunctionSpec, overrides: dict[str, str] | None = None
+    spec: FunctionSpec, overrides: dict[str, str] | None = None, *, bare: bool = False
 ) -> dict[str, str]:
-    """The worker's whole environment: what Lambda sets, the template's variables, overrides."""
+    """The worker's whole environment: what Lambda sets, the template's variables, overrides.
+
+    ``bare``: none of Lambda's own variables, only PATH, LANG, the spec's variables and the
+    overrides, as an outside check that runs a handler with CONTRACT.md's variables would.
+    """
+    if bare:
+        env = {"PATH": "/usr/local/bin:/usr/bin:/bin", "LANG": "en_US.UTF-8"}
+        env.update({**spec.environment, **(overrides or {})})
+        return {k: v for k, v in env.items() if v is not None}
     env = {
         "PATH": "/usr/local/bin:/usr/bin:/bin",
         "LANG": "en_US.UTF-8",
@@ -137,7 +145,10 @@ class Worker:
         overrides: dict[str, str] | None = None,
         build_dir: Path = BUILD_DIR,
         python: Path = RUNTIME_PYTHON,
+        *,
+        bare: bool = False,
     ) -> None:
+        """``bare``: start with only the spec's variables and ``overrides`` (lambda_environment)."""
         self.spec = spec
         fn_dir = function_dir(spec.logical_id, build_dir)
         layers = layer_dirs(spec, build_dir)
@@ -146,7 +157,7 @@ class Worker:
         for path in (fn_dir, *layers):
             if not path.is_dir():
                 raise RuntimeMissing(f"{path.relative_to(ROOT)} is missing: run `make build`")
-        self.env = lambda_environment(spec, overrides)
+        self.env = lambda_environment(spec, overrides, bare=bare)
         self._lock = threading.Lock()
         started = time.perf_counter()
         self._proc = subprocess.Popen(

@@ -32,6 +32,7 @@ from types import ModuleType
 from typing import Any
 
 from local import ACCOUNT_ID, REGION, ROOT
+from local.stream import HistoryStream
 
 TIMERS, ESCALATION, DIGEST = "incident_timers", "incident_escalation", "daily_digest"
 Invoke = Callable[[str, dict[str, Any], datetime], Any]
@@ -76,7 +77,7 @@ class ScheduledJobs:
     group: str
     now: datetime = field(default_factory=lambda: datetime.now(UTC))
     invoke: Invoke = field(default_factory=in_process)
-    _iterators: dict[str, str] = field(default_factory=dict)
+    _stream: HistoryStream | None = field(default=None, repr=False)
     stream_results: list[Any] = field(default_factory=list)
 
     # --- the stream ----------------------------------------------------------------------------
@@ -97,27 +98,9 @@ class ScheduledJobs:
 
     def stream_event(self) -> dict[str, Any] | None:
         """New stream records as one Lambda event, or None when nothing is new."""
-        streams = self.client("dynamodbstreams")
-        listed = streams.list_streams(TableName=self.table)["Streams"]
-        if not listed:
-            raise RuntimeError(f"{self.table} has no stream")
-        arn = listed[0]["StreamArn"]
-        records: list[dict[str, Any]] = []
-        for shard in streams.describe_stream(StreamArn=arn)["StreamDescription"]["Shards"]:
-            shard_id = shard["ShardId"]
-            iterator = (
-                self._iterators.get(shard_id)
-                or streams.get_shard_iterator(
-                    StreamArn=arn, ShardId=shard_id, ShardIteratorType="TRIM_HORIZON"
-                )["ShardIterator"]
-            )
-            while iterator:
-                page = streams.get_records(ShardIterator=iterator)
-                records.extend(lambda_record(r, arn) for r in page["Records"])
-                iterator, previous = page.get("NextShardIterator"), iterator
-                if not page["Records"]:
-                    self._iterators[shard_id] = iterator or previous
-                    break
+        if self._stream is None:  # made on first use: prepare() may have just enabled the stream
+            self._stream = HistoryStream(self.client("dynamodbstreams"), self.table)
+        records = self._stream.read()
         return {"Records": records} if records else None
 
     def pump(self) -> Any:
@@ -177,23 +160,6 @@ class ScheduledJobs:
 
     def advance(self, delta: timedelta) -> list[Fired]:
         return self.run_until(self.now + delta)
-
-
-def lambda_record(record: dict[str, Any], stream_arn: str) -> dict[str, Any]:
-    """A record as DynamoDB Streams' GetRecords answers it -> as Lambda's event carries it."""
-    data = dict(record["dynamodb"])
-    created = data.get("ApproximateCreationDateTime")
-    if isinstance(created, datetime):
-        data["ApproximateCreationDateTime"] = int(created.timestamp())
-    return {
-        "eventID": record.get("eventID"),
-        "eventName": record["eventName"],
-        "eventVersion": record.get("eventVersion", "1.1"),
-        "eventSource": "aws:dynamodb",
-        "awsRegion": record.get("awsRegion"),
-        "dynamodb": data,
-        "eventSourceARN": stream_arn,
-    }
 
 
 def insert_event(item: dict[str, Any], sequence_number: str = "100") -> dict[str, Any]:

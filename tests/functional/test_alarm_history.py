@@ -952,3 +952,44 @@ def test_repeated_silenced_deliveries_in_any_order_count_each_notification_once(
     assert all(e is not None and e["silenced_by"] == [silence] for e in stored)
     assert silence_hits(silence) == 10
     assert incident_of(events[0])["alert_count"] == 10
+
+
+def test_a_silence_held_by_other_transactions_does_not_fail_its_notifications(
+    handler: Callable,
+) -> None:
+    """Real DynamoDB cancels a transaction when another one in flight writes one of its items
+    (TransactionConflict). One silence over many alarms (a maintenance window) must not be such
+    an item, or every concurrent notification it holds would conflict on it, and a notification
+    that is only an event would fail outright. Here every transaction that touches the silence
+    is cancelled as DynamoDB would while another alarm's notification holds it: each notification
+    is still stored, and each hit counted once."""
+    from alert_service import clients
+    from botocore.awsrequest import AWSResponse
+
+    silence = add_silence("OTT-DB-*")
+    conflicts: list[int] = []
+
+    def silence_in_flight(params: dict[str, Any], **_: Any) -> Any:
+        items = json.loads(params["body"]).get("TransactItems") or []  # the request as sent
+        written = [next(iter(item.values())) for item in items]
+        keys = [w.get("Key") or w.get("Item") for w in written]
+        if not any(k["pk"]["S"].startswith("SILENCE#") for k in keys):
+            return None
+        conflicts.append(len(items))
+        reasons = [{"Code": "TransactionConflict"} for _ in items]
+        error = {"Code": "TransactionCanceledException", "Message": "Transaction cancelled"}
+        return AWSResponse("", 400, {}, None), {"Error": error, "CancellationReasons": reasons}
+
+    events = clients.client("dynamodb").meta.events
+    events.register("before-call.dynamodb.TransactWriteItems", silence_in_flight)
+    try:
+        opened = variant("cpu_alarm.json", message_id="m-t1", at=recent(10))
+        assert handler(opened)["stored"] == {"m-t1": "opened"}
+        orphan = variant("freeable_memory_alarm.json", message_id="m-t2", state="OK", at=recent(9))
+        assert handler(orphan)["stored"] == {"m-t2": "stored"}  # an event only
+        assert handler(orphan)["stored"] == {"m-t2": "duplicate"}
+    finally:
+        events.unregister("before-call.dynamodb.TransactWriteItems", silence_in_flight)
+    assert conflicts == []
+    assert silence_hits(silence) == 2
+    assert (event_item("m-t2") or {})["silenced_by"] == [silence]

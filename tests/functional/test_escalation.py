@@ -144,7 +144,7 @@ def test_open_incident_gets_three_schedules_once_even_if_the_stream_repeats(stac
     iterator = stream.get_shard_iterator(
         StreamArn=arn, ShardId=shard, ShardIteratorType="TRIM_HORIZON"
     )["ShardIterator"]
-    from local.scheduled_jobs import lambda_record
+    from local.stream import lambda_record
 
     records = [lambda_record(r, arn) for r in stream.get_records(ShardIterator=iterator)["Records"]]
     again = timers.handle({"Records": records}, now=stack.jobs.now)

@@ -63,10 +63,10 @@ def change(n: int, minute: float, name: str = "OTT-DB-Flappy") -> Notification:
 
 
 def all_items(pk_prefix: str) -> list[dict[str, Any]]:
-    from alert_service.silences import _ddb
+    from alert_service import dynamodb
 
     return [
-        _ddb.plain(i)
+        dynamodb.deserialize(i)
         for i in boto3.client("dynamodb").scan(TableName=TABLE)["Items"]
         if i["pk"]["S"].startswith(pk_prefix)
     ]
@@ -363,6 +363,26 @@ def test_stable_for_a_window_the_next_change_ends_the_episode_with_one_summary(t
     assert slack.pending_summaries() == []
     # After the episode: normal again.
     assert slack.observe(change(11, 9 + 33)).kind is FlapKind.NORMAL
+
+
+def test_a_change_of_an_ended_episode_seen_late_does_not_start_it_again(table: str) -> None:
+    """The relay and the fan-out observe the same changes, each in its own order, and Lambda
+    retries or a replay bring one again later: a change of an episode that has ended (seen by
+    the other function only now) is held as it was, and the alarm's next changes are sent."""
+    relay, fanout = FlapTracker(table, SETTINGS), FlapTracker(table, SETTINGS)
+    changes = [change(n, n) for n in range(10)]  # the 6th starts the episode
+    for c in changes:
+        relay.observe(c)
+    assert relay.observe(change(10, 9 + 31)).kind is FlapKind.STABILISED  # ended
+    # The fan-out is late: its first changes are now seen after the end.
+    late = [fanout.observe(c) for c in changes]
+    assert [d.kind for d in late[:5]] == [FlapKind.NORMAL] * 5
+    assert late[5].kind is FlapKind.STARTED  # the notice's id as the relay had it: once only
+    assert late[5].notice_id == relay.observe(changes[5]).notice_id
+    assert {d.kind for d in late[6:]} == {FlapKind.FLAPPING}
+    # Not flapping again: the next change goes out.
+    assert fanout.observe(change(11, 9 + 33)).kind is FlapKind.NORMAL
+    assert relay.observe(change(12, 9 + 34)).kind is FlapKind.NORMAL
 
 
 def test_the_sweep_ends_an_episode_when_no_change_comes(table: str) -> None:

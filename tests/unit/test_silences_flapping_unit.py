@@ -157,6 +157,13 @@ def test_decision_table() -> None:
     # A late change from before the episode: held when its own window was flapping.
     assert plan(at=before, changes=6, earlier=5, since=t) == (FlapKind.FLAPPING, None)
     assert plan(at=before, changes=2, earlier=1, since=t) == (FlapKind.NORMAL, None)
+    # A change of an episode that ended, seen late: as it was decided then, no new claim.
+    ended = {"closed_since": t, "closed_until": after, "closed_by": "m9"}
+    assert plan(changes=6, earlier=5, **ended) == (FlapKind.STARTED, None)
+    assert plan(at="2024-01-12T07:40:00.000Z", changes=7, earlier=6, **ended) == (
+        FlapKind.FLAPPING,
+        None,
+    )
     # The change that started it is never "stable" against itself.
     assert plan(at=t, changes=1, earlier=0, since=t, started_by="m1") == (FlapKind.FLAPPING, None)
 

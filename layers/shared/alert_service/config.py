@@ -113,6 +113,24 @@ def env_list(name: str) -> tuple[str, ...]:
     return tuple(dict.fromkeys(item.strip() for item in env(name).split(",") if item.strip()))
 
 
+def env_number(
+    name: str, default: float, minimum: float, maximum: float, *, whole: bool = False
+) -> float:
+    """A number variable within [minimum, maximum] (``default`` when unset or blank);
+    ``whole``: an int, and a fraction is refused."""
+    text = env(name) or f"{default:g}"
+    try:
+        value: float = int(text) if whole else float(text)
+    except ValueError:
+        value = minimum - 1
+    if not minimum <= value <= maximum:
+        kind = "a whole number" if whole else "a number"
+        raise ConfigurationError(
+            f"{name} must be {kind} from {minimum:g} to {maximum:g}, not {text!r}"
+        )
+    return value
+
+
 def _states(name: str, default: str) -> frozenset[State]:
     states = set()
     for item in env_list(name) if env(name) else default.split(","):

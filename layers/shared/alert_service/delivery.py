@@ -12,7 +12,7 @@ from __future__ import annotations
 import hashlib
 import os
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from functools import cache
 from typing import Any, Generic, TypeVar
 
@@ -135,6 +135,37 @@ def deliver_once(
     key = {"channel": channel, "message_id": message_id, "recipient": recipient_key(recipient)}
     stored = once(delivery=key)
     return Delivered(sent=sent, result=(stored or {}).get("result"))
+
+
+@dataclass
+class OnceAttempts:
+    """Several once-only sends of one message (a digest, an escalation step): each is tried
+    whatever happened to the others, and ``raise_failures`` fails the invocation at the end, so
+    Lambda's retry sends only what is missing.
+
+    ``shown`` names a recipient in the lists and errors (masked: never an address or a number).
+    """
+
+    message_id: str
+    sent: list[str] = field(default_factory=list)
+    skipped: list[str] = field(default_factory=list)  # delivered by an earlier attempt
+    failures: list[str] = field(default_factory=list)
+
+    def attempt(self, channel: str, recipient: str, shown: str, send: Callable[[], object]) -> None:
+        try:
+            done = deliver_once(channel, self.message_id, recipient, send)
+        except Exception as error:  # one failure must not cost the others their message
+            # Our delivery errors carry safe messages; anything else only its type.
+            reason = str(error) if hasattr(error, "retryable") else type(error).__name__
+            self.failures.append(f"{self.message_id} {shown}: {reason}")
+            return
+        (self.sent if done.sent else self.skipped).append(shown)
+
+    def raise_failures(self) -> None:
+        if self.failures:
+            from alert_service.channels import DeliveriesFailed
+
+            raise DeliveriesFailed(self.failures)
 
 
 def reset() -> None:

@@ -8,14 +8,12 @@ partial failure sends only what is missing. Failures are collected and raised at
 from __future__ import annotations
 
 import re
-from collections.abc import Callable
 from datetime import datetime, time, timedelta
 from functools import partial
 from typing import Any
 from zoneinfo import ZoneInfo
 
 from alert_service import delivery
-from alert_service.channels import DeliveriesFailed
 from alert_service.channels import email as email_channel
 from alert_service.config import ConfigurationError, DisplaySettings, FanoutSettings, env
 from alert_service.digest import render
@@ -53,28 +51,16 @@ def deliver(
     slack: SlackNotices | None,
     fanout: FanoutSettings,
 ) -> dict[str, Any]:
-    key = f"digest#{iso(digest.until)}"
-    sent: list[str] = []
-    skipped: list[str] = []
-    failures: list[str] = []
-
-    def attempt(channel: str, recipient: str, shown: str, send: Callable[[], object]) -> None:
-        try:
-            done = delivery.deliver_once(channel, key, recipient, send)
-        except Exception as error:  # one failure must not cost the others their digest
-            reason = str(error) if hasattr(error, "retryable") else type(error).__name__
-            failures.append(f"{key} {shown}: {reason}")
-            return
-        (sent if done.sent else skipped).append(shown)
-
+    attempts = delivery.OnceAttempts(f"digest#{iso(digest.until)}")
     if slack is not None:
         text, blocks = render.slack(digest, display)
-        attempt(f"slack-{slack.kind}", "digest", "slack", partial(slack.post, text, blocks))
+        attempts.attempt(
+            f"slack-{slack.kind}", "digest", "slack", partial(slack.post, text, blocks)
+        )
     if fanout.email_recipients:
         mail = render.email(digest, display)
         for address in fanout.email_recipients:
             send = partial(email_channel.send, fanout.sender, address, mail)
-            attempt("email", address, f"email:{mask_email(address)}", send)
-    if failures:
-        raise DeliveriesFailed(failures)
-    return {"sent": sent, "skipped": skipped}
+            attempts.attempt("email", address, f"email:{mask_email(address)}", send)
+    attempts.raise_failures()
+    return {"sent": attempts.sent, "skipped": attempts.skipped}

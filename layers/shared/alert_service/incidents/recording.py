@@ -9,9 +9,12 @@ Requests per notification (each notification's writes are one atomic request):
   or update (condition: not resolved). An older notification joining the open incident leaves the
   state item alone, so most joins race only on the incident's counter.
 - a redelivery: the event put's condition fails, so nothing changes.
-- a silenced notification: each silence that held it gets its hit counted (``hits``) by an Update
-  in the same transaction (an event-only notification then becomes a transaction too), so a
-  redelivery, whose event put fails, counts nothing twice.
+- a silenced notification: each silence that held it gets its hit counted (``hits``) by one plain
+  UpdateItem after the notification's write succeeded, so a redelivery, whose event put fails,
+  counts nothing twice. Not inside the transaction: one silence (a maintenance window over many
+  alarms) would be an item in every alarm's transaction, and DynamoDB cancels concurrent
+  transactions on one item (TransactionConflict), failing notifications over a counter. A crash
+  between the two writes loses that one hit (the retry is a duplicate): a count, not an alert.
 Severity, silences and flapping (``Marks``, decided by the caller) are stored on the event item
 and ride on the incident write the change makes anyway (``transition.incident_marks``).
 When the state item changed under us, the cancelled transaction returns it
@@ -112,21 +115,14 @@ def record(
             silenced_by=marks.silenced_by,
         )
 
-    hits = [{"Update": u} for u in silence_hits(store, marks)]
+    def stored(outcome: Outcome) -> Outcome:
+        """The notification is written (not a redelivery): count its silences' hits now."""
+        for update in silence_hits(store, marks):
+            store.client.update_item(**update)
+        return outcome
 
     def event_only() -> Outcome:
-        if not hits:
-            return Outcome.STORED if store.put_new(event()) else Outcome.DUPLICATE
-        try:
-            store.transact([put_new(store.table, event()), *hits])
-        except Exception as error:
-            if not cancellation_reasons(error):
-                raise
-            codes = [r.get("Code") for r in cancellation_reasons(error)]
-            if codes and codes[0] == "ConditionalCheckFailed":
-                return Outcome.DUPLICATE
-            raise
-        return Outcome.STORED
+        return stored(Outcome.STORED) if store.put_new(event()) else Outcome.DUPLICATE
 
     if alarm is None or key is None:
         return event_only()
@@ -146,10 +142,9 @@ def record(
         if change.incident is not None:
             incident_at = len(parts)
             parts.append(_incident_part(store, change, notification, key, at, marks))
-        parts += hits  # last: the indexes above stay what the cancellation reasons refer to
         try:
             store.transact(parts)
-            return change.outcome
+            return stored(change.outcome)
         except Exception as error:
             reasons = cancellation_reasons(error)
             if not reasons:
@@ -330,7 +325,8 @@ def resolved_sets() -> list[str]:
 
 
 def silence_hits(store: HistoryStore, marks: Marks) -> list[dict[str, Any]]:
-    """One hit-counting Update per silence that held the notification (none when not silenced)."""
+    """One hit-counting UpdateItem per silence that held the notification (none when not
+    silenced)."""
     if not marks.silenced_by:
         return []
     from alert_service.silences.store import SilenceStore

@@ -8,15 +8,19 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 from dataclasses import dataclass, field
-from decimal import Decimal
-from functools import cache
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
-from alert_service import clients, history
+from alert_service import clients, dynamodb, history
 from alert_service.config import ConfigurationError, env, required
 
-if TYPE_CHECKING:  # boto3 itself is imported on first use
-    from boto3.dynamodb.types import TypeDeserializer, TypeSerializer
+# The attribute-value helpers live in alert_service.dynamodb; these names are what the incident
+# modules import from here.
+from alert_service.dynamodb import (  # noqa: F401 - re-exported
+    cancellation_reasons,
+    deserialize,
+    serialize,
+    values,
+)
 
 
 def retention_days() -> int:
@@ -67,19 +71,7 @@ class HistoryStore:
 
     def query(self, **kwargs: Any) -> Iterator[dict[str, Any]]:
         """All items of a Query, following pages; stops early when ``Limit`` items were yielded."""
-        limit = kwargs.get("Limit")
-        seen = 0
-        while True:
-            response = self.client.query(TableName=self.table, **kwargs)
-            for item in response.get("Items", []):
-                yield deserialize(item)
-                seen += 1
-                if limit is not None and seen >= limit:
-                    return
-            start = response.get("LastEvaluatedKey")
-            if not start:
-                return
-            kwargs["ExclusiveStartKey"] = start
+        return dynamodb.query(self.client, TableName=self.table, **kwargs)
 
     def put_new(self, item: dict[str, Any]) -> bool:
         """Create ``item``; False when its key exists already (nothing written)."""
@@ -95,59 +87,9 @@ class HistoryStore:
         self.client.transact_write_items(TransactItems=items)
 
 
-# --- DynamoDB attribute values ---------------------------------------------------------------
-# One (stateless) serializer per process; boto3 is imported on first use, not at import time.
-@cache
-def _serializer() -> TypeSerializer:
-    from boto3.dynamodb.types import TypeSerializer
-
-    return TypeSerializer()
-
-
-@cache
-def _deserializer() -> TypeDeserializer:
-    from boto3.dynamodb.types import TypeDeserializer
-
-    return TypeDeserializer()
-
-
-def serialize(item: dict[str, Any]) -> dict[str, Any]:
-    serializer = _serializer()
-    return {k: serializer.serialize(v) for k, v in item.items()}
-
-
-def _plain(value: Any) -> Any:
-    if isinstance(value, Decimal):
-        return int(value) if value == value.to_integral_value() else float(value)
-    if isinstance(value, dict):
-        return {k: _plain(v) for k, v in value.items()}
-    if isinstance(value, list | set):
-        return [_plain(v) for v in value]
-    return value
-
-
-def deserialize(item: dict[str, Any]) -> dict[str, Any]:
-    deserializer = _deserializer()
-    return {k: _plain(deserializer.deserialize(v)) for k, v in item.items()}
-
-
-def values(**named: Any) -> dict[str, Any]:
-    """ExpressionAttributeValues: ``values(at=...)`` -> ``{":at": {"S": ...}}``."""
-    return serialize({f":{k}": v for k, v in named.items()})
-
-
 def public(item: dict[str, Any]) -> dict[str, Any]:
     """Without the key plumbing, which says nothing an operator needs."""
     return {k: v for k, v in item.items() if k not in ("pk", "sk") and not k.startswith("gsi")}
-
-
-# --- errors ----------------------------------------------------------------------------------
-def cancellation_reasons(error: Exception) -> list[dict[str, Any]]:
-    """A cancelled transaction's reasons, one per item in order (empty for other errors)."""
-    if clients.error_code(error) != "TransactionCanceledException":
-        return []
-    response = getattr(error, "response", {}) or {}
-    return list(response.get("CancellationReasons") or [])
 
 
 # --- request parts ---------------------------------------------------------------------------

@@ -20,19 +20,6 @@ from alert_service.redact import mask_phone
 from alert_service.schedules.policy import Settings
 
 
-def _number(name: str, default: str, *, maximum: float) -> float:
-    text = config.env(name, default) or default
-    try:
-        value = float(text)
-    except ValueError:
-        value = -1.0
-    if not 0 <= value <= maximum:
-        raise config.ConfigurationError(
-            f"{name} must be a number from 0 to {maximum:g}, not {text!r}"
-        )
-    return value
-
-
 @cache
 def settings() -> Settings:
     numbers = config.env_list("ESCALATION_SMS_RECIPIENTS")  # the one list parser
@@ -45,8 +32,8 @@ def settings() -> Settings:
     return Settings(
         # At most a day and a week: EventBridge Scheduler takes any date, but a larger value is a
         # unit mistake (hours given as minutes).
-        escalate_after=timedelta(minutes=_number("ESCALATE_AFTER_MINUTES", "10", maximum=1440)),
-        remind_every=timedelta(hours=_number("REMIND_EVERY_HOURS", "4", maximum=168)),
+        escalate_after=timedelta(minutes=config.env_number("ESCALATE_AFTER_MINUTES", 10, 0, 1440)),
+        remind_every=timedelta(hours=config.env_number("REMIND_EVERY_HOURS", 4, 0, 168)),
         sms_recipients=numbers,
         locale=config.display_settings().locale,
     )

@@ -8,14 +8,13 @@ failure destination keeps it.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Mapping
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from datetime import datetime
 from functools import partial
 from typing import Any
 
 from alert_service import delivery
-from alert_service.channels import DeliveriesFailed
 from alert_service.channels import sms as sms_channel
 from alert_service.history import OPEN_STATUSES, parse_iso
 from alert_service.incidents.queries import get_incident
@@ -97,31 +96,22 @@ def run(
     )
     decision = decide(incident, step, now, settings, silenced=silenced)
     outcome = Outcome(incident_id, step, decision.reason)
-    failures: list[str] = []
-    message_id = f"{incident_id}#{step}"
-
-    def attempt(channel: str, recipient: str, shown: str, send: Callable[[], object]) -> None:
-        try:
-            done = delivery.deliver_once(channel, message_id, recipient, send)
-        except Exception as error:  # one failure must not cost the others their message
-            reason = str(error) if hasattr(error, "retryable") else type(error).__name__
-            failures.append(f"{message_id} {shown}: {reason}")
-            return
-        (outcome.sent if done.sent else outcome.skipped).append(shown)
-
+    attempts = delivery.OnceAttempts(f"{incident_id}#{step}")
     if decision.text is not None and incident is not None:
         if slack is None:
-            failures.append(f"{message_id}: no Slack configured (SLACK_APP_SECRET_ID or webhook)")
+            attempts.failures.append(
+                f"{attempts.message_id}: no Slack configured (SLACK_APP_SECRET_ID or webhook)"
+            )
         else:
             send = partial(slack.reply, incident, decision.text, decision.mention)
-            attempt(f"slack-{slack.kind}", "incident-thread", "slack", send)
+            attempts.attempt(f"slack-{slack.kind}", "incident-thread", "slack", send)
     if decision.sms_text:
         for number in decision.sms_to:
             send = partial(sms_channel.send, number, decision.sms_text)
-            attempt("sms", number, f"sms:{mask_phone(number)}", send)
+            attempts.attempt("sms", number, f"sms:{mask_phone(number)}", send)
+    outcome.sent, outcome.skipped = attempts.sent, attempts.skipped
     if decision.next_timer is not None and target is not None:
         outcome.next_step = decision.next_timer.step
         outcome.next_created = timers.create(decision.next_timer, target, now)
-    if failures:
-        raise DeliveriesFailed(failures)
+    attempts.raise_failures()
     return outcome

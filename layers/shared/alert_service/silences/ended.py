@@ -16,9 +16,9 @@ from __future__ import annotations
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
+from alert_service import dynamodb
 from alert_service.alarm import Alarm, State
 from alert_service.history import OPEN_STATUSES, iso, status_pk
-from alert_service.silences import _ddb
 from alert_service.silences.model import Silence
 from alert_service.silences.store import (
     SILENCE_SK,
@@ -53,12 +53,12 @@ class StillAlarming:
 def _open_alarms(store: SilenceStore) -> list[tuple[OpenAlarm, Alarm]]:
     found = []
     for status in OPEN_STATUSES:
-        for item in _ddb.query(
+        for item in dynamodb.query(
             store.client,
             TableName=store.table,
             IndexName="gsi1",
             KeyConditionExpression="gsi1pk = :pk",
-            ExpressionAttributeValues=_ddb.values(pk=status_pk(status)),
+            ExpressionAttributeValues=dynamodb.values(pk=status_pk(status)),
         ):
             if item.get("last_state") != State.ALARM.value:
                 continue
@@ -86,12 +86,12 @@ def _open_alarms(store: SilenceStore) -> list[tuple[OpenAlarm, Alarm]]:
 def still_alarming(store: SilenceStore, now: datetime) -> list[StillAlarming]:
     """Notices for silences that ended (by time or ``silence expire``) and are not checked yet."""
     ended: list[Silence] = []
-    for item in _ddb.query(
+    for item in dynamodb.query(
         store.client,
         TableName=store.table,
         IndexName="gsi1",
         KeyConditionExpression="gsi1pk = :pk AND gsi1sk BETWEEN :from AND :to",
-        ExpressionAttributeValues=_ddb.values(
+        ExpressionAttributeValues=dynamodb.values(
             pk=SILENCES_PK, **{"from": iso(now - LOOKBACK), "to": iso(now)}
         ),
     ):
@@ -121,8 +121,8 @@ def checked(store: SilenceStore, silence: Silence, now: datetime) -> None:
     """The silence's end has been dealt with (its notice delivered, or nothing to say)."""
     store.client.update_item(
         TableName=store.table,
-        Key=_ddb.key(silence_pk(silence.id), SILENCE_SK),
+        Key=dynamodb.key(silence_pk(silence.id), SILENCE_SK),
         UpdateExpression="SET ended_checked_at = if_not_exists(ended_checked_at, :now)",
         ConditionExpression="attribute_exists(pk)",
-        ExpressionAttributeValues=_ddb.values(now=iso(now)),
+        ExpressionAttributeValues=dynamodb.values(now=iso(now)),
     )

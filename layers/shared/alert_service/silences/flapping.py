@@ -36,10 +36,9 @@ from datetime import UTC, datetime, timedelta
 from enum import StrEnum
 from typing import Any
 
-from alert_service import clients
+from alert_service import clients, dynamodb
 from alert_service.alarm import Alarm, Notification, State
 from alert_service.history import event_time, incident_key, iso, parse_iso
-from alert_service.silences import _ddb
 from alert_service.silences.settings import FlapSettings, flap_settings
 
 STATE_SK = "STATE"
@@ -154,6 +153,12 @@ def classify(
         return Plan(FlapKind.NORMAL)
     if since is not None:  # a late change from before the episode's start: part of the storm
         return Plan(FlapKind.FLAPPING)
+    ended_since, ended_until = state.get("closed_since"), state.get("closed_until")
+    if ended_since is not None and ended_since <= at <= (ended_until or ended_since):
+        # A change of the episode that ended, seen only now (the other function's order, a
+        # retry, a replay): decided as it was. Claiming a start would open the episode again and
+        # hold the alarm's next messages for a whole window.
+        return Plan(FlapKind.STARTED if at == ended_since else FlapKind.FLAPPING)
     return Plan(FlapKind.STARTED, claim="start")
 
 
@@ -203,11 +208,11 @@ class FlapTracker:
         key, at, mid = incident_key(alarm), iso(moment), notification.message_id
         self._put_change(key, at, mid, alarm.state.value, moment)
         items = list(
-            _ddb.query(
+            dynamodb.query(
                 self.client,
                 TableName=self.table,
                 KeyConditionExpression="pk = :pk AND sk >= :from",
-                ExpressionAttributeValues=_ddb.values(
+                ExpressionAttributeValues=dynamodb.values(
                     pk=flap_pk(key), **{"from": change_sk(iso(moment - self.settings.window))}
                 ),
                 ConsistentRead=True,
@@ -236,13 +241,17 @@ class FlapTracker:
     def _decision(self, kind: FlapKind, changes: int, key: str, state: dict[str, Any]) -> Decision:
         if kind is FlapKind.STABILISED:
             return Decision(kind, changes, key, summary=_summary(key, state))
-        return Decision(kind, changes, key, since=state.get("since"))
+        # A started change of an episode that has ended keeps its notice's id (closed_since).
+        since = state.get("since") or (
+            state.get("closed_since") if kind is FlapKind.STARTED else None
+        )
+        return Decision(kind, changes, key, since=since)
 
     def _put_change(self, key: str, at: str, mid: str, state: str, moment: datetime) -> None:
         try:
             self.client.put_item(
                 TableName=self.table,
-                Item=_ddb.serialize(
+                Item=dynamodb.serialize(
                     {
                         "pk": flap_pk(key),
                         "sk": change_sk(at, mid),
@@ -250,12 +259,13 @@ class FlapTracker:
                         "message_id": mid,
                         "state": state,
                         "expires_at": int((moment + KEEP).timestamp()),
-                    }
+                    },
+                    skip_none=True,
                 ),
                 ConditionExpression="attribute_not_exists(pk)",
             )
         except Exception as error:  # counted already (another channel's handler, or a retry)
-            if _ddb.condition_failed(error) is None:
+            if dynamodb.condition_failed(error) is None:
                 raise
 
     def _claim(
@@ -270,17 +280,17 @@ class FlapTracker:
         try:
             answer = self.client.update_item(
                 TableName=self.table,
-                Key=_ddb.key(flap_pk(key), STATE_SK),
+                Key=dynamodb.key(flap_pk(key), STATE_SK),
                 ReturnValues="ALL_NEW",
                 ReturnValuesOnConditionCheckFailure="ALL_OLD",
                 **request,
             )
         except Exception as error:
-            old = _ddb.condition_failed(error)
+            old = dynamodb.condition_failed(error)
             if old is None:
                 raise
             return False, old
-        return True, _ddb.plain(answer.get("Attributes", {}))
+        return True, dynamodb.deserialize(answer.get("Attributes", {}))
 
     def _start(self, key: str, alarm: Alarm, at: str, mid: str, moment: datetime) -> dict[str, Any]:
         return {
@@ -297,7 +307,7 @@ class FlapTracker:
                 "#namespace": "namespace",
                 "#dimensions": "dimensions",
             },
-            "ExpressionAttributeValues": _ddb.values(
+            "ExpressionAttributeValues": dynamodb.values(
                 at=at,
                 mid=mid,
                 name=alarm.name,
@@ -319,11 +329,11 @@ class FlapTracker:
         """End the episode ``state['since']``: its changes up to (not including) ``before``."""
         since = state["since"]
         episode = list(
-            _ddb.query(
+            dynamodb.query(
                 self.client,
                 TableName=self.table,
                 KeyConditionExpression="pk = :pk AND sk BETWEEN :since AND :before",
-                ExpressionAttributeValues=_ddb.values(
+                ExpressionAttributeValues=dynamodb.values(
                     pk=flap_pk(key), since=change_sk(since), before=change_sk(before)
                 ),
                 ProjectionExpression="sk, #state",
@@ -340,7 +350,7 @@ class FlapTracker:
                 " expires_at = :ttl REMOVE since, started_by, gsi1pk, gsi1sk"
             ),
             "ConditionExpression": "since = :since",
-            "ExpressionAttributeValues": _ddb.values(
+            "ExpressionAttributeValues": dynamodb.values(
                 since=since,
                 until=until,
                 settled=last.get("state", "?"),
@@ -357,20 +367,20 @@ class FlapTracker:
     def sweep_stable(self, now: datetime) -> list[Summary]:
         """End every episode whose alarm has not changed for a window; then every summary not
         yet marked sent (ended here, by a notification, or by an earlier sweep that failed)."""
-        for state in _ddb.query(
+        for state in dynamodb.query(
             self.client,
             TableName=self.table,
             IndexName="gsi1",
             KeyConditionExpression="gsi1pk = :pk",
-            ExpressionAttributeValues=_ddb.values(pk=FLAPPING_PK),
+            ExpressionAttributeValues=dynamodb.values(pk=FLAPPING_PK),
         ):
             key = state["pk"].split("#", 1)[1]
             latest = next(
-                _ddb.query(
+                dynamodb.query(
                     self.client,
                     TableName=self.table,
                     KeyConditionExpression="pk = :pk AND begins_with(sk, :chg)",
-                    ExpressionAttributeValues=_ddb.values(pk=flap_pk(key), chg=CHANGE_PREFIX),
+                    ExpressionAttributeValues=dynamodb.values(pk=flap_pk(key), chg=CHANGE_PREFIX),
                     ScanIndexForward=False,
                     Limit=1,
                     ConsistentRead=True,
@@ -383,22 +393,22 @@ class FlapTracker:
             request = self._close(key, state, closed_by="sweep", before=iso(now) + "~", moment=now)
             try:
                 self.client.update_item(
-                    TableName=self.table, Key=_ddb.key(flap_pk(key), STATE_SK), **request
+                    TableName=self.table, Key=dynamodb.key(flap_pk(key), STATE_SK), **request
                 )
             except Exception as error:  # a notification ended it first: its summary is pending
-                if _ddb.condition_failed(error) is None:
+                if dynamodb.condition_failed(error) is None:
                     raise
         return self.pending_summaries()
 
     def pending_summaries(self) -> list[Summary]:
         return [
             _summary(state["pk"].split("#", 1)[1], state)
-            for state in _ddb.query(
+            for state in dynamodb.query(
                 self.client,
                 TableName=self.table,
                 IndexName="gsi2",
                 KeyConditionExpression="gsi2pk = :pk",
-                ExpressionAttributeValues=_ddb.values(pk=SUMMARY_PK),
+                ExpressionAttributeValues=dynamodb.values(pk=SUMMARY_PK),
             )
         ]
 
@@ -407,11 +417,11 @@ class FlapTracker:
         try:
             self.client.update_item(
                 TableName=self.table,
-                Key=_ddb.key(flap_pk(summary.key), STATE_SK),
+                Key=dynamodb.key(flap_pk(summary.key), STATE_SK),
                 UpdateExpression="REMOVE gsi2pk, gsi2sk",
                 ConditionExpression="closed_since = :since",
-                ExpressionAttributeValues=_ddb.values(since=summary.since),
+                ExpressionAttributeValues=dynamodb.values(since=summary.since),
             )
         except Exception as error:  # a later episode's summary replaced it: that one stays
-            if _ddb.condition_failed(error) is None:
+            if dynamodb.condition_failed(error) is None:
                 raise

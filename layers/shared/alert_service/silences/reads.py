@@ -18,10 +18,9 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
 
-from alert_service import clients
+from alert_service import clients, dynamodb
 from alert_service.alarm import Alarm, State
 from alert_service.history import iso, parse_iso
-from alert_service.silences import _ddb
 from alert_service.silences.flapping import CHANGE_PREFIX, FLAPPING_PK, change_sk, flap_pk
 from alert_service.silences.model import Silence, SilenceStatus
 from alert_service.silences.settings import flap_settings
@@ -60,7 +59,7 @@ def _query(client: Any, on_page: OnPage | None, **kwargs: Any) -> Iterator[dict[
         items = page.get("Items", [])
         if on_page is not None:
             on_page(items)
-        yield from (_ddb.plain(item) for item in items)
+        yield from (dynamodb.deserialize(item) for item in items)
         if "LastEvaluatedKey" not in page:
             return
         kwargs["ExclusiveStartKey"] = page["LastEvaluatedKey"]
@@ -87,7 +86,7 @@ def flapping_now(
         TableName=table,
         IndexName="gsi1",
         KeyConditionExpression="gsi1pk = :pk",
-        ExpressionAttributeValues=_ddb.values(pk=FLAPPING_PK),
+        ExpressionAttributeValues=dynamodb.values(pk=FLAPPING_PK),
     ):
         since = state.get("since")
         if state.get("type") != "flap_state" or not since:
@@ -101,7 +100,7 @@ def flapping_now(
                 on_page,
                 TableName=table,
                 KeyConditionExpression="pk = :pk AND sk BETWEEN :from AND :to",
-                ExpressionAttributeValues=_ddb.values(
+                ExpressionAttributeValues=dynamodb.values(
                     pk=flap_pk(key),
                     to=change_sk(iso(now)) + _AFTER_ANY_ID,
                     **{"from": change_sk(iso(parse_iso(str(since)) - window))},
@@ -137,7 +136,7 @@ def silences_ending(
         TableName=table,
         IndexName="gsi1",
         KeyConditionExpression="gsi1pk = :pk AND gsi1sk BETWEEN :from AND :to",
-        ExpressionAttributeValues=_ddb.values(
+        ExpressionAttributeValues=dynamodb.values(
             pk=SILENCES_PK, to=iso(now + within) + _AFTER_ANY_ID, **{"from": iso(now)}
         ),
     )

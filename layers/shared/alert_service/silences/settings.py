@@ -13,7 +13,7 @@ from dataclasses import dataclass
 from datetime import timedelta
 from functools import cache
 
-from alert_service.config import ConfigurationError, env
+from alert_service.config import env_number
 
 DEFAULT_FLAP_THRESHOLD = 6
 DEFAULT_FLAP_WINDOW_MINUTES = 30
@@ -30,31 +30,22 @@ class FlapSettings:
         return int(self.window.total_seconds() // 60)
 
 
-def _whole(name: str, default: int, minimum: int, maximum: int) -> int:
-    text = env(name, str(default)) or str(default)
-    try:
-        value = int(text)
-    except ValueError:
-        value = minimum - 1
-    if not minimum <= value <= maximum:
-        raise ConfigurationError(
-            f"{name} must be a whole number from {minimum} to {maximum}, not {text!r}"
-        )
-    return value
-
-
 @cache
 def flap_settings() -> FlapSettings:
     # A threshold of 1 would call every change flapping; a window over a day outlives the
     # 7-day change items' purpose and the incident it belongs to.
     return FlapSettings(
-        threshold=_whole("FLAP_THRESHOLD", DEFAULT_FLAP_THRESHOLD, 2, 1000),
+        threshold=int(env_number("FLAP_THRESHOLD", DEFAULT_FLAP_THRESHOLD, 2, 1000, whole=True)),
         window=timedelta(
-            minutes=_whole("FLAP_WINDOW_MINUTES", DEFAULT_FLAP_WINDOW_MINUTES, 1, 1440)
+            minutes=int(
+                env_number("FLAP_WINDOW_MINUTES", DEFAULT_FLAP_WINDOW_MINUTES, 1, 1440, whole=True)
+            )
         ),
     )
 
 
 @cache
 def silence_cache_seconds() -> int:
-    return _whole("SILENCE_CACHE_SECONDS", DEFAULT_SILENCE_CACHE_SECONDS, 0, 300)
+    return int(
+        env_number("SILENCE_CACHE_SECONDS", DEFAULT_SILENCE_CACHE_SECONDS, 0, 300, whole=True)
+    )

@@ -13,10 +13,9 @@ from dataclasses import replace
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
-from alert_service import clients
+from alert_service import clients, dynamodb
 from alert_service.alarm import Alarm
 from alert_service.history import iso, parse_iso
-from alert_service.silences import _ddb
 from alert_service.silences.model import KEEP_AFTER_END, Silence, SilenceError
 from alert_service.silences.settings import silence_cache_seconds
 
@@ -93,7 +92,7 @@ class SilenceStore:
     def add(self, silence: Silence) -> Silence:
         self.client.put_item(
             TableName=self.table,
-            Item=_ddb.serialize(item(silence)),
+            Item=dynamodb.serialize(item(silence), skip_none=True),
             ConditionExpression="attribute_not_exists(pk)",
         )
         _cache.pop(self.table, None)
@@ -102,10 +101,10 @@ class SilenceStore:
     def get(self, silence_id: str) -> Silence | None:
         found = self.client.get_item(
             TableName=self.table,
-            Key=_ddb.key(silence_pk(silence_id), SILENCE_SK),
+            Key=dynamodb.key(silence_pk(silence_id), SILENCE_SK),
             ConsistentRead=True,
         )
-        return from_item(_ddb.plain(found["Item"])) if "Item" in found else None
+        return from_item(dynamodb.deserialize(found["Item"])) if "Item" in found else None
 
     def expire(self, silence_id: str, *, by: str, now: datetime) -> Silence:
         """End a silence now (a pending one never starts). Raises SilenceError when there is no
@@ -122,14 +121,14 @@ class SilenceStore:
         try:
             self.client.update_item(
                 TableName=self.table,
-                Key=_ddb.key(silence_pk(silence_id), SILENCE_SK),
+                Key=dynamodb.key(silence_pk(silence_id), SILENCE_SK),
                 UpdateExpression=(
                     "SET starts_at = :starts, ends_at = :ends, gsi1sk = :sk, expired_by = :by,"
                     " expires_at = :ttl"
                 ),
                 # Not ended in between by someone else (their end time stands).
                 ConditionExpression="attribute_exists(pk) AND ends_at > :ends",
-                ExpressionAttributeValues=_ddb.values(
+                ExpressionAttributeValues=dynamodb.values(
                     starts=iso(ended.starts_at),
                     ends=ends,
                     sk=f"{ends}#{silence_id}",
@@ -138,7 +137,7 @@ class SilenceStore:
                 ),
             )
         except Exception as error:
-            if _ddb.condition_failed(error) is None:
+            if dynamodb.condition_failed(error) is None:
                 raise
             raise SilenceError(f"silence {silence_id} has already ended") from error
         _cache.pop(self.table, None)
@@ -148,12 +147,14 @@ class SilenceStore:
         """Pending, active and those ended within ``since``, by end time."""
         return [
             from_item(data)
-            for data in _ddb.query(
+            for data in dynamodb.query(
                 self.client,
                 TableName=self.table,
                 IndexName="gsi1",
                 KeyConditionExpression="gsi1pk = :pk AND gsi1sk >= :from",
-                ExpressionAttributeValues=_ddb.values(pk=SILENCES_PK, **{"from": iso(now - since)}),
+                ExpressionAttributeValues=dynamodb.values(
+                    pk=SILENCES_PK, **{"from": iso(now - since)}
+                ),
             )
             if data.get("type") == "silence"
         ]
@@ -186,19 +187,20 @@ class SilenceStore:
         self.client.update_item(**self.hit_update(silence_id))
 
     def hit_update(self, silence_id: str, *, now: datetime | None = None) -> dict[str, Any]:
-        """The UpdateItem (also a TransactWriteItems ``Update`` body) that counts one hit.
+        """The UpdateItem that counts one hit (after the notification's own write, never inside
+        its transaction: see incidents/recording.py).
 
-        Unconditional, so it can never cancel the history's transaction: if TTL removed the
-        silence meanwhile, it leaves a typed stub with no index keys (never listed) that expires.
+        Unconditional: if TTL removed the silence meanwhile, it leaves a typed stub with no index
+        keys (never listed) that expires.
         """
         ttl = int(((now or datetime.now(UTC)) + KEEP_AFTER_END).timestamp())
         return {
             "TableName": self.table,
-            "Key": _ddb.key(silence_pk(silence_id), SILENCE_SK),
+            "Key": dynamodb.key(silence_pk(silence_id), SILENCE_SK),
             "UpdateExpression": (
                 "ADD hits :one SET #type = if_not_exists(#type, :type),"
                 " expires_at = if_not_exists(expires_at, :ttl)"
             ),
             "ExpressionAttributeNames": {"#type": "type"},
-            "ExpressionAttributeValues": _ddb.values(one=1, type="silence", ttl=ttl),
+            "ExpressionAttributeValues": dynamodb.values(one=1, type="silence", ttl=ttl),
         }
